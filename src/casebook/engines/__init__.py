@@ -1,0 +1,1 @@
+"""Hard cores shared by two or more systems."""

@@ -1,0 +1,36 @@
+"""Alembic migrations for every table of every system, one linear history.
+
+`upgrade(database)` runs them on an open engine (the connection-sharing recipe), so `casebook
+migrate`, `casebook serve` and the tests all migrate the same way.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from alembic import command
+from alembic.config import Config
+from sqlalchemy.engine import Connection
+
+from casebook.platform.db import Database
+
+HERE = Path(__file__).parent
+
+
+def alembic_config() -> Config:
+    config = Config()
+    config.set_main_option("script_location", str(HERE))
+    config.set_main_option("version_locations", str(HERE / "versions"))
+    return config
+
+
+async def upgrade(database: Database, revision: str = "head") -> None:
+    """Bring the schema of `database` up to `revision`."""
+    config = alembic_config()
+
+    def run(connection: Connection) -> None:
+        config.attributes["connection"] = connection
+        command.upgrade(config, revision)
+
+    async with database.engine.begin() as connection:
+        await connection.run_sync(run)

@@ -1,0 +1,1 @@
+"""Infrastructure and cross-cutting services. Knows nothing of any system."""

@@ -1,0 +1,77 @@
+"""Settings for every process, read from `CASEBOOK_*` environment variables.
+
+The defaults are the embedded mode: SQLite under `./var/`, in-process cache, bus, jobs and rate
+limits. Setting `CASEBOOK_DATABASE_URL` to a PostgreSQL URL and `CASEBOOK_REDIS_URL` moves the same
+code onto PostgreSQL and Redis.
+"""
+
+from __future__ import annotations
+
+import secrets
+from functools import cached_property
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="CASEBOOK_", extra="ignore")
+
+    var_dir: Path = Path("var")
+    database_url: str = ""
+    redis_url: str = ""
+    secret_key: str = ""
+    base_url: str = "http://127.0.0.1:8000"
+    systems: list[str] = Field(default_factory=list)
+    environment: Literal["development", "test", "production"] = "development"
+    log_level: str = "INFO"
+    log_json: bool = False
+    worker_id: int = -1
+    auto_migrate: bool = True
+    demo_data: bool = True
+    blob_dir: Path | None = None
+
+    access_token_ttl_seconds: int = 900
+    refresh_token_ttl_seconds: int = 30 * 24 * 3600
+    login_attempts_per_minute: int = 10
+
+    trusted_country_header: str = "cf-ipcountry"
+
+    @property
+    def resolved_database_url(self) -> str:
+        """The database URL, defaulting to a SQLite file in `var_dir`."""
+        if self.database_url:
+            return self.database_url
+        return f"sqlite+aiosqlite:///{(self.var_dir / 'casebook.db').resolve()}"
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.resolved_database_url.startswith("sqlite")
+
+    @property
+    def uses_redis(self) -> bool:
+        return bool(self.redis_url)
+
+    @cached_property
+    def signing_key(self) -> str:
+        """The key that signs tokens: `CASEBOOK_SECRET_KEY`, else one kept in `var_dir`.
+
+        Keeping a generated key on disk means tokens survive a restart of the embedded server
+        without anyone having to configure a secret first.
+        """
+        if self.secret_key:
+            return self.secret_key
+        path = self.var_dir / "secret_key"
+        if path.exists():
+            return path.read_text().strip()
+        self.var_dir.mkdir(parents=True, exist_ok=True)
+        key = secrets.token_urlsafe(48)
+        path.write_text(key)
+        path.chmod(0o600)
+        return key
+
+    @property
+    def resolved_blob_dir(self) -> Path:
+        return self.blob_dir or self.var_dir / "blobs"

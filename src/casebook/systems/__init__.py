@@ -1,0 +1,42 @@
+"""The case studies. `catalog.toml` lists all of them; `BUILT` names the packages that exist."""
+
+from __future__ import annotations
+
+import importlib
+from functools import cache
+from pathlib import Path
+
+from casebook.platform.registry import System, load_catalog
+
+CATALOG_PATH = Path(__file__).with_name("catalog.toml")
+
+BUILT: tuple[str, ...] = ("url_shortener",)
+"""Packages under `casebook.systems` that export `SYSTEM`; the rest of the catalogue is not built."""
+
+
+@cache
+def catalog() -> dict[str, System]:
+    return load_catalog(CATALOG_PATH)
+
+
+def catalog_entry(slug: str) -> System:
+    """The catalogue entry for `slug`, for a system package to attach its parts to."""
+    return catalog()[slug]
+
+
+@cache
+def all_systems() -> tuple[System, ...]:
+    """Every system in catalogue order, built ones with their implementation attached."""
+    systems = dict(catalog())
+    for package in BUILT:
+        module = importlib.import_module(f"{__name__}.{package}")
+        system: System = module.SYSTEM
+        systems[system.slug] = system
+    return tuple(systems.values())
+
+
+def import_models() -> None:
+    """Import every built system's models so `Base.metadata` holds all tables."""
+    for system in all_systems():
+        if system.models_module:
+            importlib.import_module(system.models_module)

@@ -1,0 +1,109 @@
+"""Throwaway PostgreSQL and Redis servers for the test run, started from installed binaries.
+
+CI installs the Debian packages and may pass ready URLs (`CASEBOOK_TEST_POSTGRES_URL`,
+`CASEBOOK_TEST_REDIS_URL`); otherwise the test run starts its own servers on free loopback ports in
+a temporary directory and stops them at the end. When a binary is missing, the tests that need it
+skip with a message naming the package to install.
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+import shutil
+import socket
+import subprocess
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+POSTGRES_HINT = "install PostgreSQL (apt-get install postgresql) to run this test"
+REDIS_HINT = "install Redis (apt-get install redis-server) to run this test"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _wait_for_port(port: int, timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with socket.socket() as sock:
+            if sock.connect_ex(("127.0.0.1", port)) == 0:
+                return
+        time.sleep(0.05)
+    raise RuntimeError(f"server on port {port} did not start within {timeout} s")
+
+
+def postgres_bin_dir() -> Path | None:
+    found = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"))
+    if found:
+        return Path(found[-1]).parent
+    initdb = shutil.which("initdb")
+    return Path(initdb).parent if initdb else None
+
+
+@dataclass
+class Servers:
+    root: Path = field(default_factory=lambda: Path(tempfile.mkdtemp(prefix="casebook-servers-")))
+    processes: list[subprocess.Popen[bytes]] = field(default_factory=list)
+    pg_ctl: list[str] = field(default_factory=list)
+
+    def start_postgres(self) -> str:
+        """Start a PostgreSQL cluster (fsync on) and return an asyncpg URL for its superuser."""
+        bin_dir = postgres_bin_dir()
+        if bin_dir is None:
+            raise FileNotFoundError(POSTGRES_HINT)
+        data = self.root / "pg"
+        run_as = _unprivileged_prefix()
+        if run_as:
+            subprocess.run(["chown", "-R", "postgres", str(self.root)], check=True)
+        subprocess.run(
+            [*run_as, str(bin_dir / "initdb"), "-D", str(data), "-U", "casebook", "-A", "trust",
+             "--no-sync", "-E", "UTF8"],
+            check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        )
+        port = free_port()
+        options = f"-p {port} -k {self.root} -c listen_addresses=127.0.0.1 -c max_connections=200"
+        subprocess.run(
+            [*run_as, str(bin_dir / "pg_ctl"), "-D", str(data), "-o", options, "-w", "-l",
+             str(self.root / "pg.log"), "start"],
+            check=True, stdout=subprocess.DEVNULL,
+        )
+        self.pg_ctl = [*run_as, str(bin_dir / "pg_ctl"), "-D", str(data), "-m", "immediate", "stop"]
+        return f"postgresql+asyncpg://casebook@127.0.0.1:{port}/postgres"
+
+    def start_redis(self) -> str:
+        binary = shutil.which("redis-server")
+        if binary is None:
+            raise FileNotFoundError(REDIS_HINT)
+        port = free_port()
+        process = subprocess.Popen(
+            [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly",
+             "no", "--databases", "64"],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        )
+        self.processes.append(process)
+        _wait_for_port(port)
+        return f"redis://127.0.0.1:{port}"
+
+    def stop(self) -> None:
+        if self.pg_ctl:
+            subprocess.run(self.pg_ctl, check=False, stdout=subprocess.DEVNULL)
+        for process in self.processes:
+            process.terminate()
+            process.wait(timeout=10)
+        shutil.rmtree(self.root, ignore_errors=True)
+
+
+def _unprivileged_prefix() -> list[str]:
+    """PostgreSQL refuses to run as root; run it as the `postgres` user when we are root."""
+    if os.geteuid() != 0:
+        return []
+    runuser = shutil.which("runuser")
+    if runuser is None:
+        raise FileNotFoundError("runuser (util-linux) is needed to start PostgreSQL as root")
+    return [runuser, "-u", "postgres", "--"]
