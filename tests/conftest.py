@@ -28,7 +28,8 @@ from casebook.platform.context import Platform
 from casebook.platform.db import Base
 from casebook.platform.models import import_platform_models
 from casebook.platform.settings import Settings
-from casebook.systems import import_models
+from casebook.platform import featurecov
+from casebook.systems import all_systems, import_models
 from tests.servers import POSTGRES_HINT, REDIS_HINT, Servers
 
 BACKEND = os.environ.get("CASEBOOK_TEST_BACKENDS", "embedded").strip() or "embedded"
@@ -41,7 +42,7 @@ _servers: Servers | None = None
 def pytest_configure(config: pytest.Config) -> None:
     """Start the servers once, in the controlling process; xdist workers inherit the URLs."""
     global _servers
-    if hasattr(config, "workerinput"):
+    if hasattr(config, "workerinput") or config.option.collectonly:
         return
     _servers = Servers()
     if not os.environ.get("CASEBOOK_TEST_REDIS_URL"):
@@ -59,6 +60,14 @@ def pytest_configure(config: pytest.Config) -> None:
 def pytest_unconfigure(config: pytest.Config) -> None:
     if _servers is not None and not hasattr(config, "workerinput"):
         _servers.stop()
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """A feature marker must name a feature of the catalogue: a typo would fake coverage."""
+    unknown = featurecov.unknown_markers(all_systems(), featurecov.marked_features(items))
+    if unknown:
+        names = ", ".join(f"{slug}/{fid}" for slug, fid in unknown)
+        raise pytest.UsageError(f"tests mark features the catalogue does not list: {names}")
 
 
 def pytest_report_header(config: pytest.Config) -> str:

@@ -67,6 +67,31 @@ def migrate() -> None:
 
 
 @app.command()
+def seed(
+    only: Annotated[list[str] | None, typer.Option("--only", help="Seed only these slugs.")] = None,
+) -> None:
+    """Load each built system's demo data (idempotent: running it twice adds nothing)."""
+    from casebook.app import enabled_systems
+    from casebook.platform.context import Platform
+
+    settings = Settings()
+    chosen = enabled_systems(settings, only or [])
+
+    async def run() -> None:
+        await _migrate(settings)
+        platform = Platform.start(settings)
+        try:
+            for system in chosen:
+                if system.demo:
+                    typer.echo(f"seeding {system.slug}…")
+                    await system.demo(platform)
+        finally:
+            await platform.close()
+
+    asyncio.run(run())
+
+
+@app.command()
 def systems() -> None:
     """List every system of the catalogue with its status."""
     from casebook.systems import all_systems
@@ -77,6 +102,42 @@ def systems() -> None:
             f"{system.number:>2}  {system.slug:<20} {system.group:<16} seed {system.seed}  "
             f"{len(system.features):>2} features  {status}"
         )
+
+
+@app.command()
+def features(
+    slugs: Annotated[list[str] | None, typer.Argument(help="Systems to show (default: all).")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
+) -> None:
+    """Per seed feature: covered by N tests, or NOT COVERED (read from the test suite's markers)."""
+    import json
+
+    from casebook.platform import featurecov
+    from casebook.platform.registry import select
+    from casebook.systems import all_systems
+
+    try:
+        chosen = select(all_systems(), slugs or [])
+    except KeyError as exc:
+        raise typer.BadParameter(str(exc.args[0])) from None
+    counts = featurecov.collect_counts(featurecov.tests_directory())
+    statuses = featurecov.coverage(chosen, counts)
+    if as_json:
+        typer.echo(json.dumps([
+            {"slug": s.slug, "feature": s.feature_id, "title": s.title, "tests": s.tests,
+             "covered": s.covered}
+            for s in statuses
+        ], indent=2))
+    else:
+        for s in statuses:
+            state = f"covered ({s.tests} test{'s' if s.tests != 1 else ''})" if s.covered \
+                else "NOT COVERED"
+            typer.echo(f"{s.slug}  {s.feature_id}  {state}")
+    unknown = featurecov.unknown_markers(all_systems(), counts)
+    if unknown:
+        for slug, fid in unknown:
+            typer.echo(f"error: tests mark unknown feature {slug} {fid}", err=True)
+        raise typer.Exit(1)
 
 
 def main() -> None:
