@@ -12,6 +12,7 @@ schema.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import shutil
 from collections.abc import AsyncIterator, Iterator
@@ -24,11 +25,11 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from casebook.app import create_app
+from casebook.platform import featurecov
 from casebook.platform.context import Platform
 from casebook.platform.db import Base
 from casebook.platform.models import import_platform_models
 from casebook.platform.settings import Settings
-from casebook.platform import featurecov
 from casebook.systems import all_systems, import_models
 from tests.servers import POSTGRES_HINT, REDIS_HINT, Servers
 
@@ -46,15 +47,11 @@ def pytest_configure(config: pytest.Config) -> None:
         return
     _servers = Servers()
     if not os.environ.get("CASEBOOK_TEST_REDIS_URL"):
-        try:
+        with contextlib.suppress(FileNotFoundError):
             os.environ["CASEBOOK_TEST_REDIS_URL"] = _servers.start_redis()
-        except FileNotFoundError:
-            pass
     if BACKEND == "postgres" and not os.environ.get("CASEBOOK_TEST_POSTGRES_URL"):
-        try:
+        with contextlib.suppress(FileNotFoundError):
             os.environ["CASEBOOK_TEST_POSTGRES_URL"] = _servers.start_postgres()
-        except FileNotFoundError:
-            pass
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
@@ -95,9 +92,7 @@ def redis_url(pytestconfig: pytest.Config) -> str:
 
 
 @pytest.fixture(scope="session")
-def database_template(
-    pytestconfig: pytest.Config, tmp_path_factory: pytest.TempPathFactory
-) -> str:
+def database_template(pytestconfig: pytest.Config, tmp_path_factory: pytest.TempPathFactory) -> str:
     """This worker's database, with every table created; returns its URL."""
     if BACKEND == "postgres":
         base = os.environ.get("CASEBOOK_TEST_POSTGRES_URL")

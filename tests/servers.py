@@ -62,16 +62,40 @@ class Servers:
         if run_as:
             subprocess.run(["chown", "-R", "postgres", str(self.root)], check=True)
         subprocess.run(
-            [*run_as, str(bin_dir / "initdb"), "-D", str(data), "-U", "casebook", "-A", "trust",
-             "--no-sync", "-E", "UTF8"],
-            check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            [
+                *run_as,
+                str(bin_dir / "initdb"),
+                "-D",
+                str(data),
+                "-U",
+                "casebook",
+                "-A",
+                "trust",
+                "--no-sync",
+                "-E",
+                "UTF8",
+            ],
+            check=True,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
         )
         port = free_port()
         options = f"-p {port} -k {self.root} -c listen_addresses=127.0.0.1 -c max_connections=200"
         subprocess.run(
-            [*run_as, str(bin_dir / "pg_ctl"), "-D", str(data), "-o", options, "-w", "-l",
-             str(self.root / "pg.log"), "start"],
-            check=True, stdout=subprocess.DEVNULL,
+            [
+                *run_as,
+                str(bin_dir / "pg_ctl"),
+                "-D",
+                str(data),
+                "-o",
+                options,
+                "-w",
+                "-l",
+                str(self.root / "pg.log"),
+                "start",
+            ],
+            check=True,
+            stdout=subprocess.DEVNULL,
         )
         self.pg_ctl = [*run_as, str(bin_dir / "pg_ctl"), "-D", str(data), "-m", "immediate", "stop"]
         return f"postgresql+asyncpg://casebook@127.0.0.1:{port}/postgres"
@@ -82,9 +106,21 @@ class Servers:
             raise FileNotFoundError(REDIS_HINT)
         port = free_port()
         process = subprocess.Popen(
-            [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly",
-             "no", "--databases", "64"],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            [
+                binary,
+                "--port",
+                str(port),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+                "--databases",
+                "64",
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
         )
         self.processes.append(process)
         _wait_for_port(port)

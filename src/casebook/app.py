@@ -39,13 +39,13 @@ def create_app(settings: Settings | None = None, *, only: Sequence[str] = ()) ->
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         platform = Platform.start(settings)
         app.state.platform = platform
-        if settings.auto_migrate:
+        if settings.migrates_on_start:
             settings.var_dir.mkdir(parents=True, exist_ok=True)
             await upgrade(platform.db)
         for system in systems:
             if system.on_startup:
                 await system.on_startup(platform)
-        if settings.demo_data:
+        if settings.loads_demo_data:
             for system in systems:
                 if system.demo:
                     await system.demo(platform)

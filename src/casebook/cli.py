@@ -9,12 +9,16 @@ import typer
 
 from casebook.platform.settings import Settings
 
-app = typer.Typer(help="Casebook: 43 system-design case studies, built for real.", no_args_is_help=True)
+app = typer.Typer(
+    help="Casebook: 43 system-design case studies, built for real.", no_args_is_help=True
+)
 
 
 @app.command()
 def serve(
-    only: Annotated[list[str] | None, typer.Option("--only", help="Serve only these slugs.")] = None,
+    only: Annotated[
+        list[str] | None, typer.Option("--only", help="Serve only these slugs.")
+    ] = None,
     host: str = "127.0.0.1",
     port: int = 8000,
     workers: Annotated[int, typer.Option(help="uvicorn worker processes.")] = 1,
@@ -31,9 +35,13 @@ def serve(
         os.environ["CASEBOOK_SYSTEMS"] = json.dumps(list(only))
     settings.var_dir.mkdir(parents=True, exist_ok=True)
     if workers > 1:
-        # Migrate once here so the workers do not race each other to create tables.
-        asyncio.run(_migrate(settings))
+        # Migrate and seed once here so the workers do not race each other to do it.
+        if settings.migrates_on_start:
+            asyncio.run(_migrate(settings))
+        if settings.loads_demo_data:
+            asyncio.run(_seed(settings, only or []))
         os.environ["CASEBOOK_AUTO_MIGRATE"] = "false"
+        os.environ["CASEBOOK_DEMO_DATA"] = "false"
     typer.echo(f"Casebook on http://{host}:{port}/  (database: {settings.resolved_database_url})")
     uvicorn.run(
         "casebook.app:create_app",
@@ -71,24 +79,23 @@ def seed(
     only: Annotated[list[str] | None, typer.Option("--only", help="Seed only these slugs.")] = None,
 ) -> None:
     """Load each built system's demo data (idempotent: running it twice adds nothing)."""
+    settings = Settings()
+    asyncio.run(_migrate(settings))
+    asyncio.run(_seed(settings, only or []))
+
+
+async def _seed(settings: Settings, only: list[str]) -> None:
     from casebook.app import enabled_systems
     from casebook.platform.context import Platform
 
-    settings = Settings()
-    chosen = enabled_systems(settings, only or [])
-
-    async def run() -> None:
-        await _migrate(settings)
-        platform = Platform.start(settings)
-        try:
-            for system in chosen:
-                if system.demo:
-                    typer.echo(f"seeding {system.slug}…")
-                    await system.demo(platform)
-        finally:
-            await platform.close()
-
-    asyncio.run(run())
+    platform = Platform.start(settings)
+    try:
+        for system in enabled_systems(settings, only):
+            if system.demo:
+                typer.echo(f"seeding {system.slug}…")
+                await system.demo(platform)
+    finally:
+        await platform.close()
 
 
 @app.command()
@@ -106,7 +113,9 @@ def systems() -> None:
 
 @app.command()
 def features(
-    slugs: Annotated[list[str] | None, typer.Argument(help="Systems to show (default: all).")] = None,
+    slugs: Annotated[
+        list[str] | None, typer.Argument(help="Systems to show (default: all).")
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
 ) -> None:
     """Per seed feature: covered by N tests, or NOT COVERED (read from the test suite's markers)."""
@@ -123,15 +132,28 @@ def features(
     counts = featurecov.collect_counts(featurecov.tests_directory())
     statuses = featurecov.coverage(chosen, counts)
     if as_json:
-        typer.echo(json.dumps([
-            {"slug": s.slug, "feature": s.feature_id, "title": s.title, "tests": s.tests,
-             "covered": s.covered}
-            for s in statuses
-        ], indent=2))
+        typer.echo(
+            json.dumps(
+                [
+                    {
+                        "slug": s.slug,
+                        "feature": s.feature_id,
+                        "title": s.title,
+                        "tests": s.tests,
+                        "covered": s.covered,
+                    }
+                    for s in statuses
+                ],
+                indent=2,
+            )
+        )
     else:
         for s in statuses:
-            state = f"covered ({s.tests} test{'s' if s.tests != 1 else ''})" if s.covered \
+            state = (
+                f"covered ({s.tests} test{'s' if s.tests != 1 else ''})"
+                if s.covered
                 else "NOT COVERED"
+            )
             typer.echo(f"{s.slug}  {s.feature_id}  {state}")
     unknown = featurecov.unknown_markers(all_systems(), counts)
     if unknown:

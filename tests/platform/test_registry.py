@@ -17,7 +17,9 @@ def test_catalogue_lists_all_43_systems_with_features() -> None:
 
 @pytest.mark.skipif(not CATALOG_MD.exists(), reason="shared/CATALOG.md is not beside this checkout")
 def test_catalogue_slugs_match_shared_catalog() -> None:
-    rows = [line.split("|") for line in CATALOG_MD.read_text().splitlines() if line.startswith("| ")]
+    rows = [
+        line.split("|") for line in CATALOG_MD.read_text().splitlines() if line.startswith("| ")
+    ]
     slugs = [r[3].strip() for r in rows if r[1].strip().isdigit()]
     assert slugs == list(catalog())
 

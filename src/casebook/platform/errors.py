@@ -8,7 +8,7 @@ in the body (it is logged with the request id instead).
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from typing import Any
 
 import structlog
 from fastapi import FastAPI, Request
@@ -23,9 +23,9 @@ log = structlog.get_logger("casebook.errors")
 class Problem(Exception):
     """An error the caller can act on. `type_` is a stable slug under `/problems/`."""
 
-    status: ClassVar[int] = 400
-    type_: ClassVar[str] = "bad-request"
-    title: ClassVar[str] = "Bad request"
+    status: int = 400
+    type_: str = "bad-request"
+    title: str = "Bad request"
 
     def __init__(self, detail: str = "", **extensions: Any) -> None:
         super().__init__(detail or self.title)
@@ -183,8 +183,9 @@ def install_problem_handlers(app: FastAPI) -> None:
 
 
 def _generic(status: int, detail: str) -> Problem:
+    """A problem for a status no domain error names (a framework-raised 400, a 500)."""
     problem = Problem(detail)
-    problem.status = status  # type: ignore[misc]
-    problem.type_ = "internal-error" if status >= 500 else f"http-{status}"  # type: ignore[misc]
-    problem.title = "Internal error" if status >= 500 else "Request failed"  # type: ignore[misc]
+    problem.status = status
+    problem.type_ = "internal-error" if status >= 500 else f"http-{status}"
+    problem.title = "Internal error" if status >= 500 else "Request failed"
     return problem

@@ -74,8 +74,19 @@ def collect_counts(tests: Path) -> Counter[tuple[str, str]]:
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "features.json"
         command = [
-            sys.executable, "-m", "pytest", "--collect-only", "-q", "-p", "no:xdist",
-            "-p", "no:cacheprovider", "-p", __name__, f"{OUTPUT_OPTION}={out}", str(tests),
+            sys.executable,
+            "-m",
+            "pytest",
+            "--collect-only",
+            "-q",
+            "-p",
+            "no:xdist",
+            "-p",
+            "no:cacheprovider",
+            "-p",
+            __name__,
+            f"{OUTPUT_OPTION}={out}",
+            str(tests),
         ]
         env = {**os.environ, "CASEBOOK_TEST_BACKENDS": "embedded"}
         result = subprocess.run(

@@ -51,9 +51,11 @@ class IdGenerator:
             else:
                 self._sequence = 0
             self._last_ms = now
-            return ((now - EPOCH_MS) << (WORKER_BITS + SEQUENCE_BITS)) | (
-                self._worker << SEQUENCE_BITS
-            ) | self._sequence
+            return (
+                ((now - EPOCH_MS) << (WORKER_BITS + SEQUENCE_BITS))
+                | (self._worker << SEQUENCE_BITS)
+                | self._sequence
+            )
 
 
 def _now_ms() -> int:
@@ -96,6 +98,8 @@ IdStr = Annotated[
     int,
     BeforeValidator(_parse_id),
     PlainSerializer(lambda v: str(v), return_type=str, when_used="json"),
-    WithJsonSchema({"type": "string", "pattern": "^[0-9]{1,19}$", "examples": ["81985529216486895"]}),
+    WithJsonSchema(
+        {"type": "string", "pattern": "^[0-9]{1,19}$", "examples": ["81985529216486895"]}
+    ),
 ]
 """An id field: accepts a digit string (or int) and renders as a string in JSON."""

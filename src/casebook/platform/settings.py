@@ -29,8 +29,10 @@ class Settings(BaseSettings):
     log_level: str = "INFO"
     log_json: bool = False
     worker_id: int = -1
-    auto_migrate: bool = True
-    demo_data: bool = True
+    auto_migrate: bool | None = None
+    """Migrate on start; unset means yes on SQLite (embedded) and no elsewhere."""
+    demo_data: bool | None = None
+    """Load demo data on start; unset means yes on SQLite (embedded) and no elsewhere."""
     blob_dir: Path | None = None
 
     access_token_ttl_seconds: int = 900
@@ -49,6 +51,14 @@ class Settings(BaseSettings):
     @property
     def is_sqlite(self) -> bool:
         return self.resolved_database_url.startswith("sqlite")
+
+    @property
+    def migrates_on_start(self) -> bool:
+        return self.is_sqlite if self.auto_migrate is None else self.auto_migrate
+
+    @property
+    def loads_demo_data(self) -> bool:
+        return self.is_sqlite if self.demo_data is None else self.demo_data
 
     @property
     def uses_redis(self) -> bool:
