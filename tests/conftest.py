@@ -165,6 +165,10 @@ async def settings(database_url: str, tmp_path: Path, request: pytest.FixtureReq
         auto_migrate=False,
         demo_data=False,
         worker_id=worker_number(request.config),
+        # Cheap argon2 (about 1 ms a hash) keeps logins fast; production strength is the default.
+        password_hash_time_cost=1,
+        password_hash_memory_kib=1024,
+        password_hash_parallelism=1,
     )
 
 

@@ -18,6 +18,11 @@ from casebook import __version__
 from casebook.migrations import upgrade
 from casebook.platform.context import Platform
 from casebook.platform.errors import install_problem_handlers
+from casebook.platform.health import router as health_router
+from casebook.platform.idempotency import install_idempotency
+from casebook.platform.logging import RequestIdMiddleware, configure_logging
+from casebook.platform.metrics import MetricsMiddleware
+from casebook.platform.metrics import router as metrics_router
 from casebook.platform.registry import System, select
 from casebook.platform.settings import Settings
 from casebook.systems import all_systems
@@ -33,6 +38,7 @@ def enabled_systems(settings: Settings, only: Sequence[str] = ()) -> list[System
 
 def create_app(settings: Settings | None = None, *, only: Sequence[str] = ()) -> FastAPI:
     settings = settings or Settings()
+    configure_logging(settings)
     systems = enabled_systems(settings, only)
 
     @asynccontextmanager
@@ -45,6 +51,7 @@ def create_app(settings: Settings | None = None, *, only: Sequence[str] = ()) ->
         for system in systems:
             if system.on_startup:
                 await system.on_startup(platform)
+        await platform.jobs.start()  # after every system has registered its job handlers
         if settings.loads_demo_data:
             for system in systems:
                 if system.demo:
@@ -70,19 +77,29 @@ def create_app(settings: Settings | None = None, *, only: Sequence[str] = ()) ->
     app.state.settings = settings
     app.state.systems = systems
     install_problem_handlers(app)
+    install_idempotency(app)
 
     from casebook.platform.auth.api import router as auth_router
 
     app.include_router(auth_router, prefix="/api/auth", tags=["auth"])
+    app.include_router(health_router)  # /healthz, /readyz
+    app.include_router(metrics_router)  # /metrics
     for system in systems:
         assert system.api is not None
         app.include_router(system.api, prefix=f"/api/{system.slug}", tags=[system.slug])
         if system.pages is not None:
             app.include_router(system.pages, prefix=f"/{system.slug}", include_in_schema=False)
 
+    from casebook.web import install_web
+
+    install_web(app)  # the console, /login|/register|/logout, offline /docs, /static/web|swagger
+
     for system in systems:
         if system.fast_path is not None:
             app.add_middleware(_FastPathMiddleware, system=system)
+    # Added last = outermost: request ids and metrics cover fast-path answers too.
+    app.add_middleware(RequestIdMiddleware)
+    app.add_middleware(MetricsMiddleware)
     return app
 
 

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import asyncio
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from casebook.platform.settings import Settings
+
+if TYPE_CHECKING:
+    from casebook.platform.capacity import CapacityModel
 
 app = typer.Typer(
     help="Casebook: 43 system-design case studies, built for real.", no_args_is_help=True
@@ -26,6 +29,7 @@ def serve(
     """Serve every built system (or --only some) on one port, migrating the database first."""
     import json
     import os
+    import shutil
 
     import uvicorn
 
@@ -42,6 +46,12 @@ def serve(
             asyncio.run(_seed(settings, only or []))
         os.environ["CASEBOOK_AUTO_MIGRATE"] = "false"
         os.environ["CASEBOOK_DEMO_DATA"] = "false"
+        # Each worker writes its metrics to files here, so /metrics adds up all workers.
+        if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+            metrics_dir = settings.var_dir / "metrics"
+            shutil.rmtree(metrics_dir, ignore_errors=True)
+            metrics_dir.mkdir(parents=True)
+            os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(metrics_dir.resolve())
     typer.echo(f"Casebook on http://{host}:{port}/  (database: {settings.resolved_database_url})")
     uvicorn.run(
         "casebook.app:create_app",
@@ -160,6 +170,135 @@ def features(
         for slug, fid in unknown:
             typer.echo(f"error: tests mark unknown feature {slug} {fid}", err=True)
         raise typer.Exit(1)
+
+
+def _capacity_model(slug: str) -> CapacityModel:
+    """The capacity model of system `slug`; exits with a message when there is none."""
+    from casebook.systems import all_systems
+
+    system = next((s for s in all_systems() if s.slug == slug), None)
+    if system is None:
+        raise typer.BadParameter(f"unknown system {slug!r} (see `casebook systems`)")
+    if system.capacity is None:
+        typer.echo(f"{slug}: no capacity model yet (its seed estimate is not made runnable)")
+        raise typer.Exit(1)
+    return system.capacity
+
+
+@app.command()
+def capacity(
+    slug: str,
+    as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
+) -> None:
+    """The seed's capacity estimate recomputed: derived figures, the seed's values, its slips."""
+    import json
+
+    from casebook.platform.capacity import format_capacity_table
+
+    model = _capacity_model(slug)
+    if as_json:
+        typer.echo(json.dumps(model.as_dict(), indent=2, ensure_ascii=False))
+    else:
+        typer.echo(format_capacity_table(model))
+
+
+@app.command()
+def load(
+    slug: str,
+    rate: Annotated[str, typer.Option(help="seed, peak, or requests per second.")] = "seed",
+    duration: Annotated[float, typer.Option(help="Seconds of load (at most 600).")] = 10.0,
+    url: Annotated[str, typer.Option(help="Server under test (loopback only).")] = (
+        "http://127.0.0.1:8000"
+    ),
+    connections: Annotated[int, typer.Option(help="HTTP connections to the server.")] = 64,
+    p99_ms: Annotated[
+        float | None, typer.Option(help="p99 latency a node must stay under (default: model's).")
+    ] = None,
+    setup_size: Annotated[
+        int | None, typer.Option(help="Items to create before the run for reads to spread over.")
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
+) -> None:
+    """Drive a running server open-loop at the seed's rate and read:write mix; report latency."""
+    import json
+
+    import httpx
+
+    from casebook.platform import loadgen
+    from casebook.platform.capacity import SetupFailed
+
+    try:
+        loadgen.require_loopback(url)
+    except loadgen.TargetRefused as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from None
+    model = _capacity_model(slug)
+    if model.load is None:
+        typer.echo(f"{slug}: its capacity model names no load mix")
+        raise typer.Exit(1)
+    try:
+        plan = loadgen.LoadPlan(
+            base_url=url,
+            rate=model.rate(rate),
+            duration=duration,
+            connections=connections,
+            p99_threshold_ms=p99_ms or model.p99_target_ms,
+            setup_size=setup_size,
+        )
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc)) from None
+    typer.echo(f"{slug}: {plan.rate:,.0f} requests/s for {plan.duration:g} s against {url}")
+
+    def tick(t: loadgen.Tick) -> None:
+        typer.echo(
+            f"  {t.second:>3} s  sent {t.sent:>6,}  ok {t.ok:>6,}  errors {t.errors:>5,}  "
+            f"in flight {t.in_flight:,}",
+            err=as_json,
+        )
+
+    def setup_done(seconds: float) -> None:
+        typer.echo(f"  setup done in {seconds:.1f} s", err=as_json)
+
+    try:
+        # uvloop (installed with uvicorn[standard]) cuts the generator's own cost per request.
+        import uvloop
+
+        loop_factory = uvloop.new_event_loop
+    except ImportError:
+        loop_factory = None
+    try:
+        with asyncio.Runner(loop_factory=loop_factory) as runner:
+            report = runner.run(
+                loadgen.run_load(model.load, plan, on_tick=tick, on_setup_done=setup_done)
+            )
+    except (httpx.HTTPError, SetupFailed) as exc:
+        typer.echo(f"error: cannot set up the load test against {url}: {exc!r}", err=True)
+        raise typer.Exit(1) from None
+    if as_json:
+        typer.echo(json.dumps(report.as_dict(), indent=2))
+    else:
+        typer.echo(loadgen.format_load_report(report, model))
+    raise typer.Exit(0 if report.held else 3)
+
+
+@app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
+def bench(
+    ctx: typer.Context,
+    name: Annotated[str, typer.Argument(help="Benchmark to run, e.g. url-shortener.")],
+) -> None:
+    """Run bench/<name>.py from the source checkout; options after the name go to it (--help)."""
+    import importlib
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+    script = root / "bench" / f"{name.replace('-', '_')}.py"
+    if not script.is_file():
+        typer.echo(f"no benchmark {name!r}: {script} does not exist (run from a checkout)")
+        raise typer.Exit(1)
+    sys.path.insert(0, str(root))
+    module = importlib.import_module(f"bench.{script.stem}")
+    raise typer.Exit(module.main(list(ctx.args)))
 
 
 def main() -> None:

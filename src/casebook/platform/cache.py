@@ -40,6 +40,9 @@ class MemoryCache:
         return value
 
     async def set(self, key: str, value: bytes, ttl: float | None = None) -> None:
+        """Store `value`, expiring after `ttl` seconds; None or 0 means no expiry."""
+        if ttl is not None and ttl < 0:
+            raise ValueError("ttl must not be negative")
         expires = time.monotonic() + ttl if ttl else 0.0
         self._entries[key] = (value, expires)
         self._entries.move_to_end(key)

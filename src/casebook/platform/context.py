@@ -11,10 +11,14 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from fastapi import Request
+from redis.asyncio import Redis
 
 from casebook.platform import ids
+from casebook.platform.blobs import BlobStore, DirectoryBlobStore
+from casebook.platform.bus import Bus, MemoryBus, RedisBus
 from casebook.platform.cache import Cache, MemoryCache
 from casebook.platform.db import Database
+from casebook.platform.jobs import JobQueue, MemoryJobQueue, RedisJobQueue
 from casebook.platform.ratelimit import MemoryRateLimiter, RateLimiter
 from casebook.platform.settings import Settings
 
@@ -25,34 +29,74 @@ class Platform:
     db: Database
     cache: Cache
     rate_limiter: RateLimiter
+    bus: Bus
+    jobs: JobQueue
+    blobs: BlobStore
+    redis: Redis | None = None
+    """The Redis client shared by cache, rate limits and bus (None in embedded mode)."""
     state: dict[str, Any] = field(default_factory=dict)
     """Per-system process state (e.g. a click buffer), keyed by slug."""
 
     @classmethod
     def start(cls, settings: Settings) -> Platform:
+        """Build the adapters `settings` ask for. Connects lazily: nothing is dialled yet."""
         ids.configure(settings.worker_id)
         cache: Cache
         limiter: RateLimiter
+        bus: Bus
+        jobs: JobQueue
+        redis: Redis | None = None
         if settings.uses_redis:
             from casebook.platform.cache_redis import RedisCache
             from casebook.platform.ratelimit_redis import RedisRateLimiter
 
-            cache = RedisCache.from_url(settings.redis_url)
-            limiter = RedisRateLimiter.from_url(settings.redis_url)
+            redis = Redis.from_url(settings.redis_url)
+            cache = RedisCache(redis)
+            limiter = RedisRateLimiter(redis)
+            bus = RedisBus(redis, queue_size=settings.bus_queue_size)
+            # SAQ's workers block on their connections, so the queue gets a pool of its own.
+            jobs = RedisJobQueue.from_url(
+                settings.redis_url,
+                concurrency=settings.jobs_concurrency,
+                poll_interval=settings.jobs_poll_interval,
+                retention_seconds=settings.jobs_retention_seconds,
+                run_worker=settings.jobs_worker,
+            )
         else:
             cache = MemoryCache()
             limiter = MemoryRateLimiter()
-        return cls(
+            bus = MemoryBus(queue_size=settings.bus_queue_size)
+            jobs = MemoryJobQueue(concurrency=settings.jobs_concurrency)
+        platform = cls(
             settings=settings,
             db=Database(settings.resolved_database_url),
             cache=cache,
             rate_limiter=limiter,
+            bus=bus,
+            jobs=jobs,
+            blobs=DirectoryBlobStore(settings.resolved_blob_dir),
+            redis=redis,
         )
+        jobs.bind(platform)
+        return platform
 
     async def close(self) -> None:
-        await self.cache.close()
-        await self.rate_limiter.close()
-        await self.db.dispose()
+        """Stop the job workers first (they use everything else), then release the rest.
+
+        Every adapter gets closed even if an earlier one fails; the first failure is re-raised.
+        """
+        closers = [self.jobs.close, self.bus.close, self.cache.close, self.rate_limiter.close]
+        if self.redis is not None:
+            closers.append(self.redis.aclose)
+        closers.append(self.db.dispose)
+        failures: list[Exception] = []
+        for close in closers:
+            try:
+                await close()
+            except Exception as exc:
+                failures.append(exc)
+        if failures:
+            raise failures[0]
 
 
 def get_platform(request: Request) -> Platform:

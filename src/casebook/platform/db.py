@@ -10,9 +10,9 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import Request
+from fastapi import Depends, Request
 from sqlalchemy import BigInteger, DateTime, MetaData, event
 from sqlalchemy.engine.interfaces import DBAPIConnection
 from sqlalchemy.ext.asyncio import (
@@ -108,7 +108,12 @@ class Database:
 
 
 async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
-    """FastAPI dependency: a session for this request, committed when the endpoint returns."""
+    """A session for this request, committed when the endpoint returns."""
     database: Database = request.app.state.platform.db
     async with database.session() as session:
         yield session
+
+
+Session = Annotated[AsyncSession, Depends(get_session, scope="function")]
+"""The request's session as an endpoint parameter. `scope="function"` commits before the response
+is sent, so a client never sees a 2xx for a write that then fails to commit."""

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import importlib
 
-PLATFORM_MODEL_MODULES: tuple[str, ...] = ("casebook.platform.auth.models",)
+PLATFORM_MODEL_MODULES: tuple[str, ...] = (
+    "casebook.platform.auth.models",
+    "casebook.platform.idempotency",
+)
 
 
 def import_platform_models() -> None:

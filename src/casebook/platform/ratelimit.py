@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Protocol, runtime_checkable
+
+from casebook.platform.errors import TooManyRequests
 
 
 @dataclass(frozen=True)
@@ -64,6 +66,8 @@ class MemoryRateLimiter:
         self._tat: dict[str, float] = {}
 
     async def hit(self, key: str, limit: RateLimit, cost: int = 1) -> Decision:
+        if cost < 0:
+            raise ValueError("cost must not be negative")
         now = time.monotonic()
         decision, tat = gcra(self._tat.get(key, now), now, limit, cost)
         self._tat[key] = tat
@@ -73,3 +77,28 @@ class MemoryRateLimiter:
 
     async def close(self) -> None:
         self._tat.clear()
+
+
+@runtime_checkable
+class HasRateLimiter(Protocol):
+    """Anything carrying a limiter, such as `casebook.platform.context.Platform`."""
+
+    @property
+    def rate_limiter(self) -> RateLimiter: ...
+
+
+async def enforce(
+    limiter: RateLimiter | HasRateLimiter, key: str, limit: RateLimit, cost: int = 1
+) -> Decision:
+    """Count one request (or `cost` of them) against `key`; raise when over `limit`.
+
+    `limiter` is a `RateLimiter` or the platform holding one. Returns the decision when allowed
+    (its `remaining` can go into a response header); raises `TooManyRequests` — a 429 with
+    `Retry-After` — when denied. Keys name who is limited and for what, e.g.
+    `f"login:{ip}"` or `f"url-shortener:create:{user_id}"`.
+    """
+    target: RateLimiter = limiter.rate_limiter if isinstance(limiter, HasRateLimiter) else limiter
+    decision = await target.hit(key, limit, cost)
+    if not decision.allowed:
+        raise TooManyRequests(decision.retry_after)
+    return decision

@@ -12,7 +12,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field
+from pydantic import AliasChoices, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -38,8 +38,27 @@ class Settings(BaseSettings):
     access_token_ttl_seconds: int = 900
     refresh_token_ttl_seconds: int = 30 * 24 * 3600
     login_attempts_per_minute: int = 10
+    # argon2id cost; the defaults are RFC 9106's second recommended option (t=3, 64 MiB, p=4).
+    password_hash_time_cost: int = Field(default=3, ge=1)
+    password_hash_memory_kib: int = Field(default=65536, ge=8)
+    password_hash_parallelism: int = Field(default=4, ge=1)
 
     trusted_country_header: str = "cf-ipcountry"
+
+    jobs_worker: bool = True
+    """Run job workers in this process (Redis mode; embedded jobs always run in-process)."""
+    jobs_concurrency: int = Field(default=10, ge=1)
+    jobs_poll_interval: float = Field(default=0.1, gt=0)
+    """Seconds between promotions of due delayed/retrying jobs on Redis."""
+    jobs_retention_seconds: int = Field(default=24 * 3600, ge=1)
+    bus_queue_size: int = Field(default=1000, ge=1)
+    """Messages buffered per bus subscriber before it is dropped as too slow."""
+    readiness_timeout_seconds: float = Field(default=2.0, gt=0)
+    prometheus_multiproc_dir: Path | None = Field(
+        default=None,
+        validation_alias=AliasChoices("PROMETHEUS_MULTIPROC_DIR", "prometheus_multiproc_dir"),
+    )
+    """prometheus-client's own variable (no CASEBOOK_ prefix): set it for several workers."""
 
     @property
     def resolved_database_url(self) -> str:

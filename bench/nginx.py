@@ -1,0 +1,98 @@
+"""nginx answering a static redirect: the physical ceiling of an HTTP redirect on this machine.
+
+nginx (Debian `nginx-light` or `nginx`) runs in the foreground from a generated configuration in a
+temporary directory, one worker per core, access log off, keep-alive unbounded: the fastest a
+mature C server answers `302 Found` here. Casebook's redirect is reported as a share of it.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import tempfile
+from pathlib import Path
+from types import TracebackType
+
+from bench.process import free_port, stop_process, wait_for_port
+
+NGINX_HINT = "nginx is not installed: apt-get install nginx-light"
+
+_CONFIG = """daemon off;
+master_process on;
+worker_processes auto;
+pid {root}/nginx.pid;
+error_log {root}/error.log warn;
+events {{ worker_connections 4096; }}
+http {{
+  access_log off;
+  client_body_temp_path {root}/body;
+  proxy_temp_path {root}/proxy;
+  fastcgi_temp_path {root}/fastcgi;
+  uwsgi_temp_path {root}/uwsgi;
+  scgi_temp_path {root}/scgi;
+  keepalive_requests 100000000;
+  server {{
+    listen 127.0.0.1:{port};
+    location / {{ return 302 {location}; }}
+  }}
+}}
+"""
+
+
+class NginxRedirect:
+    """A foreground nginx on a free loopback port answering every path with a 302.
+
+    Use as a context manager; `url` is its base URL. Raises FileNotFoundError with the package
+    to install when nginx is missing, RuntimeError when it does not start.
+    """
+
+    def __init__(self, location: str = "https://example.com/a-long-target-url") -> None:
+        binary = shutil.which("nginx") or next(
+            (p for p in ("/usr/sbin/nginx", "/sbin/nginx") if Path(p).is_file()), None
+        )
+        if binary is None:
+            raise FileNotFoundError(NGINX_HINT)
+        self._binary = binary
+        self._location = location
+        self._root = Path(tempfile.mkdtemp(prefix="casebook-bench-nginx-"))
+        self._process: subprocess.Popen[bytes] | None = None
+        self.port = free_port()
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def __enter__(self) -> NginxRedirect:
+        config = self._root / "nginx.conf"
+        config.write_text(_CONFIG.format(root=self._root, port=self.port, location=self._location))
+        self._process = subprocess.Popen(
+            [
+                self._binary,
+                "-p",
+                str(self._root),
+                "-e",
+                str(self._root / "error.log"),
+                "-c",
+                str(config),
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        try:
+            wait_for_port(self.port, self._process)
+        except RuntimeError:
+            log = (self._root / "error.log").read_text(errors="replace")
+            self.__exit__(None, None, None)
+            raise RuntimeError(f"nginx did not start: {log.strip()}") from None
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        if self._process is not None:
+            stop_process(self._process)
+            self._process = None
+        shutil.rmtree(self._root, ignore_errors=True)

@@ -1,0 +1,330 @@
+"""`casebook bench url-shortener`: the redirect hot path against nginx, side by side.
+
+Measures, with wrk on this machine, in one run:
+
+1. nginx answering every path with a static 302: the physical ceiling for a redirect here;
+2. Casebook's redirect fast path `GET /s/<code>`, with real lookups spread uniformly over N codes
+   created beforehand through the public API (so it is not one hot key), served
+   - embedded: SQLite + in-process cache, with 1 and 2 worker processes;
+   - at scale: PostgreSQL + Redis (throwaway servers), with 1 and 2 worker processes.
+
+Run it as `casebook bench url-shortener [--duration S …]` or, from the checkout's root,
+`python -m bench.url_shortener`. Every target gets the same wrk script, threads and
+connections, a warm-up, then a measured run.
+Prints requests/s, p50 and p99 for each, the share of nginx's rate, and the seed's 7,440 redirects
+per second for comparison; saves the figures with the machine and commit to
+`bench/results/url-shortener-<date>.md` and `.json`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import subprocess
+import tempfile
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import httpx
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import create_async_engine
+from tests.servers import Servers
+
+from bench import record
+from bench.casebook_server import CasebookServer
+from bench.nginx import NginxRedirect
+from bench.wrk import WrkMissing, WrkResult, paths_script, run_wrk, wrk_binary
+from casebook.platform.capacity import Unit, format_quantity
+from casebook.platform.loadgen import prepare
+from casebook.systems.url_shortener.capacity import CAPACITY
+
+SLUG = "url-shortener"
+REPO = Path(__file__).resolve().parents[1]
+
+
+@dataclass(frozen=True)
+class Options:
+    duration_s: float
+    warmup_s: float
+    threads: int
+    connections: int
+    codes: int
+    workers: tuple[int, ...]
+    backends: tuple[str, ...]
+    save: bool
+
+
+@dataclass(frozen=True)
+class Run:
+    """One measured target: its wrk figures, or why it could not be measured."""
+
+    key: str
+    label: str
+    backend: str
+    workers: int | None
+    result: WrkResult | None
+    failure: str = ""
+
+    def as_dict(self, ceiling: float | None) -> dict[str, Any]:
+        rate = self.result.requests_per_s if self.result else None
+        return {
+            "key": self.key,
+            "label": self.label,
+            "backend": self.backend,
+            "workers": self.workers,
+            "wrk": self.result.as_dict() if self.result else None,
+            "share_of_nginx": rate / ceiling if rate and ceiling else None,
+            "failure": self.failure,
+        }
+
+
+def parse(argv: Sequence[str]) -> Options:
+    parser = argparse.ArgumentParser(
+        prog="casebook bench url-shortener",
+        description="Redirect throughput: nginx's static 302 vs Casebook's /s/<code>.",
+    )
+    parser.add_argument("--duration", type=float, default=10.0, help="seconds per measured run")
+    parser.add_argument("--warmup", type=float, default=2.0, help="seconds of warm-up per target")
+    parser.add_argument("--threads", type=int, default=2, help="wrk threads")
+    parser.add_argument("--connections", type=int, default=64, help="wrk connections")
+    parser.add_argument("--codes", type=int, default=1000, help="short codes to spread reads over")
+    parser.add_argument("--workers", default="1,2", help="Casebook worker counts, e.g. 1,2")
+    parser.add_argument(
+        "--backends", default="embedded,postgres", help="embedded and/or postgres (with Redis)"
+    )
+    parser.add_argument("--no-save", action="store_true", help="do not write bench/results/")
+    args = parser.parse_args(list(argv))
+    backends = tuple(b.strip() for b in args.backends.split(",") if b.strip())
+    if set(backends) - {"embedded", "postgres"}:
+        parser.error("--backends takes embedded and/or postgres")
+    if not 1 <= args.duration <= 600 or not 0 <= args.warmup <= 60:
+        parser.error("--duration must be 1..600 s and --warmup 0..60 s")
+    if args.codes < 1 or args.threads < 1 or args.connections < args.threads:
+        parser.error("--codes and --threads must be ≥ 1 and --connections ≥ --threads")
+    return Options(
+        duration_s=args.duration,
+        warmup_s=args.warmup,
+        threads=args.threads,
+        connections=args.connections,
+        codes=args.codes,
+        workers=tuple(int(w) for w in args.workers.split(",") if w.strip()),
+        backends=backends,
+        save=not args.no_save,
+    )
+
+
+def progress(message: str) -> None:
+    print(f"[bench {datetime.now():%H:%M:%S}] {message}", flush=True)
+
+
+def measure(url: str, script: Path, options: Options) -> WrkResult:
+    """A warm-up run (discarded: caches fill, connections open), then the measured run."""
+    if options.warmup_s >= 1:
+        run_wrk(
+            url,
+            script,
+            duration_s=options.warmup_s,
+            threads=options.threads,
+            connections=options.connections,
+        )
+    return run_wrk(
+        url,
+        script,
+        duration_s=options.duration_s,
+        threads=options.threads,
+        connections=options.connections,
+    )
+
+
+async def create_codes(base_url: str, count: int) -> list[str]:
+    """`count` short codes created through the server's public API by the load mix's setup."""
+    assert CAPACITY.load is not None, "the URL shortener's capacity model names no load mix"
+    async with httpx.AsyncClient(base_url=base_url, timeout=30) as client:
+        state = await prepare(CAPACITY.load, client, items=count, rate=0)
+    codes: list[str] = list(state.codes)
+    return codes
+
+
+async def _create_database(admin_url: str, name: str) -> str:
+    engine = create_async_engine(admin_url, isolation_level="AUTOCOMMIT")
+    async with engine.connect() as connection:
+        await connection.execute(text(f'DROP DATABASE IF EXISTS "{name}"'))
+        await connection.execute(text(f'CREATE DATABASE "{name}"'))
+    await engine.dispose()
+    return admin_url.rsplit("/", 1)[0] + "/" + name
+
+
+@contextmanager
+def backing_services(backend: str) -> Iterator[tuple[str, str] | None]:
+    """PostgreSQL and Redis admin URLs for the postgres backend (started here), else None."""
+    if backend == "embedded":
+        yield None
+        return
+    servers = Servers()
+    try:
+        progress("starting throwaway PostgreSQL and Redis")
+        yield servers.start_postgres(), servers.start_redis()
+    finally:
+        servers.stop()
+
+
+def casebook_runs(options: Options, workdir: Path) -> Iterator[Run]:
+    labels = {"embedded": "SQLite + memory cache", "postgres": "PostgreSQL + Redis"}
+    for backend in options.backends:
+        try:
+            with backing_services(backend) as services:
+                for number, workers in enumerate(options.workers, start=1):
+                    key = f"casebook-{backend}-{workers}w"
+                    label = f"Casebook {labels[backend]}, {workers} worker{'s' * (workers > 1)}"
+                    yield _casebook_run(
+                        key, label, backend, workers, number, services, options, workdir
+                    )
+        except (OSError, RuntimeError, subprocess.SubprocessError) as exc:
+            yield Run(
+                f"casebook-{backend}",
+                f"Casebook {labels[backend]}",
+                backend,
+                None,
+                None,
+                failure=f"could not start {backend} services: {exc}",
+            )
+
+
+def _casebook_run(
+    key: str,
+    label: str,
+    backend: str,
+    workers: int,
+    number: int,
+    services: tuple[str, str] | None,
+    options: Options,
+    workdir: Path,
+) -> Run:
+    database_url = redis_url = ""
+    if services is not None:
+        database_url = asyncio.run(_create_database(services[0], f"bench_{number}"))
+        redis_url = f"{services[1]}/{number}"
+    progress(f"{label}: starting casebook serve")
+    try:
+        with CasebookServer(
+            [SLUG], workers=workers, database_url=database_url, redis_url=redis_url
+        ) as server:
+            progress(f"{label}: creating {options.codes:,} links through the API")
+            try:
+                codes = asyncio.run(create_codes(server.url, options.codes))
+            except (httpx.HTTPError, KeyError, ValueError) as exc:
+                raise RuntimeError(f"{exc!r}\n{server.log_tail()}") from exc
+            script = workdir / f"{key}.lua"
+            script.write_text(paths_script([f"/s/{code}" for code in codes]))
+            progress(f"{label}: wrk {options.warmup_s:g} s warm-up + {options.duration_s:g} s")
+            result = measure(server.url, script, options)
+    except RuntimeError as exc:
+        progress(f"{label}: FAILED: {exc}")
+        return Run(key, label, backend, workers, None, failure=str(exc).splitlines()[0])
+    progress(f"{label}: {result.requests_per_s:,.0f} requests/s")
+    return Run(key, label, backend, workers, result)
+
+
+def table(runs: Sequence[Run], ceiling: float | None) -> list[str]:
+    """Markdown table rows: one per run, rate, latency, share of nginx and of the seed's rate."""
+    seed = CAPACITY.seed["reads_per_second"].value
+    lines = [
+        "| target | requests/s | p50 | p99 | vs nginx | vs seed's 7,440/s | errors |",
+        "|---|---:|---:|---:|---:|---:|---:|",
+    ]
+    for run in runs:
+        if run.result is None:
+            lines.append(f"| {run.label} | failed: {run.failure} | | | | | |")
+            continue
+        r = run.result
+        share = f"{r.requests_per_s / ceiling:.1%}" if ceiling else "—"
+        errors = ", ".join(f"{k} {v:,}" for k, v in r.errors.items()) or "0"
+        lines.append(
+            f"| {run.label} | {r.requests_per_s:,.0f} | {r.p50_ms:.2f} ms | {r.p99_ms:.2f} ms "
+            f"| {share} | {r.requests_per_s / seed:.1f}x | {errors} |"
+        )
+    return lines
+
+
+def main(argv: Sequence[str]) -> int:
+    """Run the benchmark; returns the exit status (0 all measured, 1 a run failed, 2 no wrk)."""
+    options = parse(argv)
+    try:
+        wrk_binary()
+    except WrkMissing as exc:
+        print(exc)
+        return 2
+    machine = record.machine()
+    commit = record.git_commit(REPO)
+    progress(f"machine: {machine['nproc']} cores, {machine['cpu']}, {machine['memory_gb']} GB")
+    runs: list[Run] = []
+    with tempfile.TemporaryDirectory(prefix="casebook-bench-") as tmp:
+        workdir = Path(tmp)
+        # The same random paths are asked of nginx as of Casebook, so the client's work matches.
+        script = workdir / "nginx.lua"
+        script.write_text(paths_script([f"/s/nginx{i}" for i in range(options.codes)]))
+        progress(f"nginx static 302: wrk {options.warmup_s:g} s warm-up + {options.duration_s:g} s")
+        try:
+            with NginxRedirect() as nginx:
+                result = measure(nginx.url, script, options)
+            runs.append(Run("nginx", "nginx static 302 (ceiling)", "nginx", None, result))
+            progress(f"nginx: {result.requests_per_s:,.0f} requests/s")
+        except (FileNotFoundError, RuntimeError) as exc:
+            runs.append(Run("nginx", "nginx static 302 (ceiling)", "nginx", None, None, str(exc)))
+        runs.extend(casebook_runs(options, workdir))
+
+    ceiling = runs[0].result.requests_per_s if runs[0].result else None
+    stated = CAPACITY.seed["reads_per_second"].value
+    when = datetime.now(UTC)
+    heading = [
+        f"# URL Shortener redirect benchmark — {when:%Y-%m-%d %H:%M} UTC",
+        "",
+        f"- machine: {machine['nproc']} cores, {machine['cpu']}, {machine['memory_gb']} GB RAM, "
+        f"Linux {machine['kernel']}, Python {machine['python']}",
+        f"- commit: {commit}",
+        f"- wrk: {options.threads} threads, {options.connections} connections, "
+        f"{options.warmup_s:g} s warm-up + {options.duration_s:g} s per target, "
+        f"uniform over {options.codes:,} codes (`GET /s/<code>`; nginx: the same number of paths)",
+        "- wrk and the servers share this machine's cores, as they would not in production.",
+        f"- seed: {stated:,.0f} redirects/s stated (corrected "
+        f"{format_quantity(CAPACITY.reads_per_second, Unit.RATE)}), peak "
+        f"{format_quantity(CAPACITY.reads_per_second * CAPACITY.peak_factor, Unit.RATE)} at "
+        f"{CAPACITY.peak_factor:g}x",
+        "",
+    ]
+    markdown = "\n".join([*heading, *table(runs, ceiling), ""])
+    print()
+    print(markdown)
+    if options.save:
+        report = {
+            "benchmark": SLUG,
+            "date": when.isoformat(timespec="seconds"),
+            "machine": machine,
+            "commit": commit,
+            "options": {
+                "duration_s": options.duration_s,
+                "warmup_s": options.warmup_s,
+                "threads": options.threads,
+                "connections": options.connections,
+                "codes": options.codes,
+            },
+            "seed": {
+                "reads_per_second_stated": stated,
+                "reads_per_second": CAPACITY.reads_per_second,
+                "peak_reads_per_second": CAPACITY.reads_per_second * CAPACITY.peak_factor,
+            },
+            "runs": [run.as_dict(ceiling) for run in runs],
+        }
+        json_path, md_path = record.save(SLUG, report, markdown)
+        progress(f"saved {md_path.relative_to(REPO)} and {json_path.relative_to(REPO)}")
+    return 0 if all(run.result is not None for run in runs) else 1
+
+
+if __name__ == "__main__":
+    import sys
+
+    raise SystemExit(main(sys.argv[1:]))

@@ -1,0 +1,149 @@
+"""Prometheus metrics: request counts and latency per route template, served at GET /metrics.
+
+`MetricsMiddleware` is a pure ASGI middleware installed outermost, so it also times requests
+that a system's fast path answers before FastAPI sees them. Series are labelled by the route
+*template*, never the raw path, so the number of series stays bounded:
+
+- a FastAPI route: its path format with router prefixes, `/api/url-shortener/links/{link_id}`;
+- a fast-path answer: the name its handler puts in `scope["casebook.route"]` (convention: the
+  template it serves, e.g. `/{code}`) — a handler that answers must set it;
+- a mounted app (static files): `<mount path>/{path}`;
+- anything else (404s): `unmatched`.
+
+Several uvicorn workers: set `PROMETHEUS_MULTIPROC_DIR` to an empty directory writable by all
+workers, in the environment *before* the processes start (prometheus-client decides at import
+time). Each worker then writes its samples to files there, and /metrics — answered by whichever
+worker — aggregates all of them. Clear the directory between runs of the server.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import Response
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    REGISTRY,
+    CollectorRegistry,
+    Counter,
+    Histogram,
+    generate_latest,
+    multiprocess,
+)
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from casebook.platform.settings import Settings
+
+ROUTE_KEY = "casebook.route"
+"""Scope key a fast-path handler sets to the route template of a request it answered."""
+
+UNMATCHED = "unmatched"
+_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
+
+REQUESTS = Counter(
+    "casebook_http_requests",
+    "HTTP requests answered, by method, route template and status code.",
+    ["method", "route", "status"],
+)
+LATENCY = Histogram(
+    "casebook_http_request_duration_seconds",
+    "Time from the request reaching the app to the end of its response, by route template.",
+    ["method", "route"],
+    buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0),
+)
+
+
+def route_template(scope: Scope, root_path: str = "") -> str:
+    """The route template that served a finished request (see the module docstring)."""
+    named = scope.get(ROUTE_KEY)
+    if named:
+        return str(named)
+    # FastAPI ≥ 0.120 resolves included routers lazily; the route's full path format (prefixes
+    # included) is on the effective route context, as its own OpenTelemetry support reads it.
+    context = scope.get("fastapi", {}).get("effective_route_context")
+    if context is not None:
+        path = getattr(context.starlette_route, "path_format", None) or context.path_format
+        if path:
+            return str(path)
+    route = scope.get("route")
+    path = getattr(route, "path_format", None)
+    if path:
+        return str(path)
+    mounted: str = scope.get("root_path", "")
+    if mounted != root_path and mounted.startswith(root_path):
+        return mounted[len(root_path) :] + "/{path}"
+    return UNMATCHED
+
+
+class MetricsMiddleware:
+    """Count and time every HTTP request. Per request: two clock reads and two dict lookups.
+
+    The labelled children of both metrics are cached per (method, route, status), so the hot
+    path skips prometheus-client's label resolution.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+        self._counters: dict[tuple[str, str, int], Any] = {}
+        self._histograms: dict[tuple[str, str], Any] = {}
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        status = 500  # what the client sees if the app fails before answering
+
+        async def send_with_status(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        root_path = scope.get("root_path", "")
+        started = time.perf_counter()
+        try:
+            await self.app(scope, receive, send_with_status)
+        finally:
+            self._record(scope, root_path, status, time.perf_counter() - started)
+
+    def _record(self, scope: Scope, root_path: str, status: int, seconds: float) -> None:
+        method = scope["method"]
+        if method not in _METHODS:
+            method = "OTHER"
+        route = route_template(scope, root_path)
+        counter = self._counters.get((method, route, status))
+        if counter is None:
+            counter = REQUESTS.labels(method, route, str(status))
+            self._counters[(method, route, status)] = counter
+        counter.inc()
+        histogram = self._histograms.get((method, route))
+        if histogram is None:
+            histogram = LATENCY.labels(method, route)
+            self._histograms[(method, route)] = histogram
+        histogram.observe(seconds)
+
+
+def render_metrics(settings: Settings) -> bytes:
+    """The Prometheus text exposition of this process, or of all workers in multiprocess mode."""
+    if settings.prometheus_multiproc_dir is not None:
+        registry = CollectorRegistry()
+        multiprocess.MultiProcessCollector(  # type: ignore[no-untyped-call]
+            registry, path=str(settings.prometheus_multiproc_dir)
+        )
+        return generate_latest(registry)
+    return generate_latest(REGISTRY)
+
+
+router = APIRouter()
+
+
+@router.get("/metrics", include_in_schema=False)
+async def metrics(request: Request) -> Response:
+    """Prometheus scrape endpoint (text format 0.0.4)."""
+    settings: Settings = request.app.state.settings
+    # Collection reads every worker's files in multiprocess mode: keep it off the event loop.
+    body = await asyncio.to_thread(render_metrics, settings)
+    return Response(body, media_type=CONTENT_TYPE_LATEST)

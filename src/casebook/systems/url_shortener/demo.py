@@ -1,0 +1,119 @@
+"""Demo data for the embedded server: a demo account with a few links and some clicks.
+
+Sign in at /login as `demo@casebook.local` with password `casebook-demo` (see
+docs/systems/url-shortener.md). Loading is idempotent: the account and each alias are created
+once; clicks are added only to links created by this run, so restarts do not pile them up.
+
+The account row is written directly rather than through `register_user`, whose e-mail check
+refuses the reserved `.local` domain; login only lower-cases the address, so it signs in normally.
+"""
+
+from __future__ import annotations
+
+import random
+from datetime import timedelta
+from typing import Any
+
+from sqlalchemy import insert, select, update
+
+from casebook.platform.auth.models import User
+from casebook.platform.auth.passwords import HashCost, hash_password, normalize_password
+from casebook.platform.context import Platform
+from casebook.platform.db import utcnow
+from casebook.platform.ids import new_id
+from casebook.systems.url_shortener import service
+from casebook.systems.url_shortener.clicks import agent_family
+from casebook.systems.url_shortener.errors import AliasTaken
+from casebook.systems.url_shortener.models import Click, Link, dialect_insert
+from casebook.systems.url_shortener.runtime import shortener
+
+DEMO_EMAIL = "demo@casebook.local"
+DEMO_PASSWORD = "casebook-demo"
+DEMO_LINKS = (
+    ("rfc9457", "https://www.rfc-editor.org/rfc/rfc9457", 302, 140),
+    ("python-asyncio", "https://docs.python.org/3/library/asyncio.html", 302, 60),
+    ("url-shortening", "https://en.wikipedia.org/wiki/URL_shortening", 301, 25),
+)
+_REFERRERS = (None, "news.ycombinator.com", "www.reddit.com", "t.co", "mail.example.com")
+_COUNTRIES = ("US", "DE", "IN", "GB", "BR", "JP", None)
+_AGENTS = (
+    b"Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/126.0 "
+    b"Safari/537.36",
+    b"Mozilla/5.0 (Macintosh; Intel Mac OS X 14_5) AppleWebKit/605.1.15 (KHTML, like Gecko) "
+    b"Version/17.5 Safari/605.1.15",
+    b"Mozilla/5.0 (X11; Linux x86_64; rv:127.0) Gecko/20100101 Firefox/127.0",
+    b"curl/8.5.0",
+)
+
+
+async def demo_user_id(platform: Platform) -> int:
+    """The demo account's id, creating it on first use."""
+    async with platform.db.session() as session:
+        user_id = await session.scalar(select(User.id).where(User.email == DEMO_EMAIL))
+        if user_id is not None:
+            return user_id
+        password_hash = await hash_password(
+            normalize_password(DEMO_PASSWORD), HashCost.from_settings(platform.settings)
+        )
+        await session.execute(
+            dialect_insert(session.get_bind().dialect.name, User)
+            .values(
+                id=new_id(),
+                email=DEMO_EMAIL,
+                display_name="Demo user",
+                password_hash=password_hash,
+                created_at=utcnow(),
+            )
+            .on_conflict_do_nothing(index_elements=["email"])
+        )
+        created = await session.scalar(select(User.id).where(User.email == DEMO_EMAIL))
+        assert created is not None
+        return created
+
+
+async def load_demo(platform: Platform) -> None:
+    """`System.demo`: the demo account, its links and a fortnight of clicks."""
+    state = shortener(platform)
+    user_id = await demo_user_id(platform)
+    rng = random.Random(3)
+    for alias, url, redirect_type, clicks in DEMO_LINKS:
+        async with platform.db.session() as session:
+            try:
+                view = await service.shorten(
+                    session, state, user_id, url, alias=alias, redirect_type=redirect_type
+                )
+            except AliasTaken:
+                continue
+            await _add_clicks(session_link=view.link, count=clicks, rng=rng, platform=platform)
+
+
+async def _add_clicks(
+    *, session_link: Link, count: int, rng: random.Random, platform: Platform
+) -> None:
+    now = utcnow()
+    rows: list[dict[str, Any]] = []
+    times = []
+    for _ in range(count):
+        at = now - timedelta(hours=rng.triangular(0, 14 * 24, 0))
+        times.append(at)
+        rows.append(
+            {
+                "id": new_id(),
+                "link_id": session_link.id,
+                "clicked_at": at,
+                "hour": int(at.timestamp() // 3600),
+                "referrer_host": rng.choice(_REFERRERS),
+                "country": rng.choice(_COUNTRIES),
+                "agent": agent_family(rng.choice(_AGENTS)),
+            }
+        )
+    async with platform.db.session() as session:
+        await session.execute(insert(Click), rows)
+        await session.execute(
+            update(Link)
+            .where(Link.id == session_link.id)
+            .values(
+                click_count=Link.click_count + count,
+                last_click_at=max(times),
+            )
+        )

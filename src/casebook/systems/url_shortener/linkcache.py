@@ -1,0 +1,190 @@
+"""Cache-first resolution of a short code to its redirect target.
+
+A cache entry is a few bytes in `platform.cache` under `urlshortener:<domain_id>:<code>`:
+
+- `-`: no such code (negative entry, short TTL, so a flood of bad codes does not reach the DB);
+- `=`: a pointer meaning "this spelling is not a generated code; look up its lower-case form",
+  written when a mixed-case 7-character spelling turns out to name a case-insensitive alias;
+- otherwise `link_id \\t status \\t expires_at \\t stale_after \\t location`: `status` 301/302 for
+  a live link or 410 for a deleted one; `expires_at` the epoch second after which the link
+  answers 410 (0: never); `stale_after` the epoch second at which the inactivity deadline
+  computed when the entry was written passes; the entry is then re-read from the database,
+  because clicks flushed since may have moved the deadline.
+
+Reading an entry is O(1); a miss costs one indexed SELECT. Every write to a link invalidates its
+entry (`invalidate`), so edits and deletions take effect at once in this process and, with Redis,
+in every process.
+"""
+
+from __future__ import annotations
+
+import time
+from datetime import datetime, timedelta
+from typing import NamedTuple
+
+from sqlalchemy import select
+
+from casebook.platform.cache import MemoryCache
+from casebook.platform.context import Platform
+from casebook.systems.url_shortener.codes import CODE_LENGTH
+from casebook.systems.url_shortener.config import ShortenerSettings
+from casebook.systems.url_shortener.models import Link
+
+UNKNOWN = b"-"
+LOWERCASE_POINTER = b"="
+GONE = 410
+
+
+class Target(NamedTuple):
+    link_id: int
+    status: int
+    """301 or 302 for a live link; 410 for a deleted one."""
+    expires_at: float
+    """Epoch seconds after which the link is expired (0.0: never)."""
+    stale_after: float
+    """Epoch seconds after which this entry must be re-read from the database."""
+    location: bytes
+
+
+def encode_target(target: Target) -> bytes:
+    return b"%d\t%d\t%r\t%r\t%s" % (
+        target.link_id,
+        target.status,
+        target.expires_at,
+        target.stale_after,
+        target.location,
+    )
+
+
+def decode_target(raw: bytes) -> Target:
+    """Parse an entry written by `encode_target`. O(len(raw))."""
+    link_id, status, expires_at, stale_after, location = raw.split(b"\t", 4)
+    return Target(int(link_id), int(status), float(expires_at), float(stale_after), location)
+
+
+def cache_key(domain_id: int, code: str) -> str:
+    return f"urlshortener:{domain_id}:{code}"
+
+
+def could_be_generated(code: str) -> bool:
+    """Whether `code` has the shape of a generated code (7 base62 characters). O(len(code))."""
+    return len(code) == CODE_LENGTH and code.isascii() and code.isalnum()
+
+
+def lookup_spelling(code: str) -> str:
+    """The spelling to look up: aliases are stored lower-case, so a spelling that cannot be a
+    generated code is folded to lower case at once; a generated-looking one is kept as typed."""
+    return code if could_be_generated(code) else code.lower()
+
+
+def target_for(
+    link: Link | _LinkRow, now: datetime, default_inactivity_days: int, cache_ttl: float
+) -> Target:
+    """The cache entry for a link row as of `now`."""
+    if link.deleted_at is not None:
+        return Target(link.id, GONE, 0.0, time.time() + cache_ttl, b"")
+    days = link.inactivity_days or default_inactivity_days
+    deadline = (link.last_click_at or link.created_at) + timedelta(days=days)
+    expires = link.expires_at
+    stale_after = deadline.timestamp()
+    if deadline <= now:
+        # Inactive past its deadline: expired from that moment on, whatever clicks come later
+        # (an expired link records no clicks), so the entry can live its full TTL.
+        expires = deadline if expires is None else min(expires, deadline)
+        stale_after = now.timestamp() + cache_ttl
+    return Target(
+        link.id,
+        link.redirect_type,
+        expires.timestamp() if expires is not None else 0.0,
+        stale_after,
+        link.target_url.encode("ascii"),
+    )
+
+
+class _LinkRow(NamedTuple):
+    id: int
+    code: str
+    target_url: str
+    redirect_type: int
+    created_at: datetime
+    expires_at: datetime | None
+    inactivity_days: int | None
+    last_click_at: datetime | None
+    deleted_at: datetime | None
+
+
+_COLUMNS = (
+    Link.id,
+    Link.code,
+    Link.target_url,
+    Link.redirect_type,
+    Link.created_at,
+    Link.expires_at,
+    Link.inactivity_days,
+    Link.last_click_at,
+    Link.deleted_at,
+)
+
+
+class LinkCache:
+    """Resolves (domain, code) to a `Target`, from `platform.cache` first, else the database."""
+
+    def __init__(self, platform: Platform, config: ShortenerSettings) -> None:
+        self.platform = platform
+        self.config = config
+        cache = platform.cache
+        self.memory: MemoryCache | None = cache if isinstance(cache, MemoryCache) else None
+        """The in-process cache when embedded: the fast path reads it without awaiting."""
+
+    async def get_entry(self, key: str) -> bytes | None:
+        if self.memory is not None:
+            return self.memory.get_now(key)
+        return await self.platform.cache.get(key)
+
+    async def resolve(self, domain_id: int, code: str) -> Target | None:
+        """The target of `code` on `domain_id`, or None when there is no such link.
+
+        Expiry is not applied here: the caller compares `expires_at` with the clock. O(1) on a
+        cache hit; one indexed query on a miss or a stale entry.
+        """
+        spelling = lookup_spelling(code)
+        raw = await self.get_entry(cache_key(domain_id, spelling))
+        if raw == LOWERCASE_POINTER:
+            spelling = spelling.lower()
+            raw = await self.get_entry(cache_key(domain_id, spelling))
+        if raw == UNKNOWN:
+            return None
+        if raw is not None:
+            target = decode_target(raw)
+            if target.stale_after > time.time():
+                return target
+        return await self.load(domain_id, spelling)
+
+    async def load(self, domain_id: int, spelling: str) -> Target | None:
+        """Read the link from the database and cache what was found (or that nothing was)."""
+        lower = spelling.lower()
+        candidates = {spelling, lower}
+        async with self.platform.db.engine.connect() as conn:
+            result = await conn.execute(
+                select(*_COLUMNS).where(Link.domain_id == domain_id, Link.code.in_(candidates))
+            )
+            rows = [_LinkRow(*row) for row in result]
+        cache = self.platform.cache
+        key = cache_key(domain_id, spelling)
+        exact = next((r for r in rows if r.code == spelling), None)
+        if exact is None and spelling != lower and rows:
+            # A mixed-case spelling of an alias: remember to look at the alias itself, whose
+            # entry is the one that edits invalidate.
+            await cache.set(key, LOWERCASE_POINTER, self.config.cache_ttl_seconds)
+            key, exact = cache_key(domain_id, lower), rows[0]
+        if exact is None:
+            await cache.set(key, UNKNOWN, self.config.negative_cache_ttl_seconds)
+            return None
+        now = datetime.now(tz=exact.created_at.tzinfo)
+        target = target_for(exact, now, self.config.inactivity_days, self.config.cache_ttl_seconds)
+        await cache.set(key, encode_target(target), self.config.cache_ttl_seconds)
+        return target
+
+    async def invalidate(self, domain_id: int, code: str) -> None:
+        """Forget what is cached for `code` (call after any write to the link)."""
+        await self.platform.cache.delete(cache_key(domain_id, code))

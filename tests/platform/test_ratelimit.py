@@ -1,0 +1,197 @@
+"""GCRA rate limits: the in-process limiter, the Redis script, and `enforce`."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator
+
+import httpx
+import pytest
+from fastapi import FastAPI
+
+from casebook.platform.context import Platform
+from casebook.platform.errors import TooManyRequests, install_problem_handlers
+from casebook.platform.ratelimit import (
+    Decision,
+    MemoryRateLimiter,
+    RateLimit,
+    RateLimiter,
+    enforce,
+)
+from casebook.platform.ratelimit_redis import RedisRateLimiter
+
+
+@pytest.fixture(params=["memory", "redis"])
+async def limiter(request: pytest.FixtureRequest) -> AsyncIterator[RateLimiter]:
+    adapter: RateLimiter
+    if request.param == "memory":
+        adapter = MemoryRateLimiter()
+    else:
+        redis_limiter = RedisRateLimiter.from_url(request.getfixturevalue("redis_url"))
+        await redis_limiter.client.flushdb()
+        adapter = redis_limiter
+    yield adapter
+    await adapter.close()
+
+
+async def test_burst_is_allowed_then_requests_wait_one_interval(limiter: RateLimiter) -> None:
+    limit = RateLimit(rate=2.0, burst=3)
+    decisions = [await limiter.hit("ip:1", limit) for _ in range(4)]
+    assert [d.allowed for d in decisions] == [True, True, True, False]
+    assert [d.remaining for d in decisions[:3]] == [2, 1, 0]
+    # The fourth cell frees up one emission interval (0.5 s) after the first was spent.
+    assert 0.4 < decisions[3].retry_after <= 0.5
+    assert (await limiter.hit("ip:2", limit)).allowed  # other keys are independent
+
+
+async def test_a_denied_hit_does_not_consume_capacity(limiter: RateLimiter) -> None:
+    limit = RateLimit(rate=20.0, burst=1)
+    assert (await limiter.hit("k", limit)).allowed
+    for _ in range(5):
+        assert not (await limiter.hit("k", limit)).allowed
+    await asyncio.sleep(0.06)  # one interval is 0.05 s
+    assert (await limiter.hit("k", limit)).allowed
+
+
+async def test_cost_counts_several_cells_and_must_not_be_negative(limiter: RateLimiter) -> None:
+    limit = RateLimit(rate=1.0, burst=5)
+    assert (await limiter.hit("k", limit, cost=4)).remaining == 1
+    denied = await limiter.hit("k", limit, cost=2)
+    assert not denied.allowed
+    assert 0.9 < denied.retry_after <= 1.0
+    with pytest.raises(ValueError):
+        await limiter.hit("k", limit, cost=-1)
+
+
+async def test_memory_and_redis_limiters_agree_on_a_sequence(redis_url: str) -> None:
+    # A rate this slow makes the milliseconds the test takes irrelevant to the decisions.
+    limit = RateLimit(rate=1 / 3600, burst=6)
+    costs = [1, 2, 1, 3, 1, 1, 2, 0, 1]
+    memory = MemoryRateLimiter()
+    redis = RedisRateLimiter.from_url(redis_url)
+    await redis.client.flushdb()
+    try:
+        memory_decisions = [await memory.hit("seq", limit, c) for c in costs]
+        redis_decisions = [await redis.hit("seq", limit, c) for c in costs]
+    finally:
+        await redis.close()
+    assert [(d.allowed, d.remaining) for d in redis_decisions] == [
+        (d.allowed, d.remaining) for d in memory_decisions
+    ]
+    assert [d.allowed for d in memory_decisions] == [
+        True,
+        True,
+        True,
+        False,
+        True,
+        True,
+        False,
+        True,
+        False,
+    ]
+    for mem, red in zip(memory_decisions, redis_decisions, strict=True):
+        assert abs(mem.retry_after - red.retry_after) < 1.0
+
+
+async def _hammer(
+    limiters: list[RateLimiter], limit: RateLimit, seconds: float
+) -> tuple[int, float]:
+    """Hit one key from 40 tasks spread over `limiters` for `seconds`; (allowed, elapsed)."""
+    allowed = 0
+    deadline = time.monotonic() + seconds
+
+    async def client(limiter: RateLimiter) -> None:
+        nonlocal allowed
+        while time.monotonic() < deadline:
+            if (await limiter.hit("hot", limit)).allowed:
+                allowed += 1
+            await asyncio.sleep(0)
+
+    started = time.monotonic()
+    await asyncio.gather(*(client(limiters[i % len(limiters)]) for i in range(40)))
+    return allowed, time.monotonic() - started
+
+
+async def test_concurrent_hits_never_exceed_burst_plus_rate_times_elapsed(
+    limiter: RateLimiter,
+) -> None:
+    limit = RateLimit(rate=100.0, burst=10)
+    allowed, elapsed = await _hammer([limiter], limit, 0.15)
+    assert limit.burst <= allowed <= limit.burst + limit.rate * elapsed + 1
+
+
+async def test_redis_limit_holds_across_separate_clients(redis_url: str) -> None:
+    """Four connection pools stand in for four app processes sharing one limit."""
+    limiters = [RedisRateLimiter.from_url(redis_url) for _ in range(4)]
+    await limiters[0].client.flushdb()
+    limit = RateLimit(rate=100.0, burst=10)
+    try:
+        allowed, elapsed = await _hammer(list(limiters), limit, 0.15)
+    finally:
+        for limiter in limiters:
+            await limiter.close()
+    assert limit.burst <= allowed <= limit.burst + limit.rate * elapsed + 1
+
+
+async def test_redis_key_expires_when_its_tat_is_reached(redis_url: str) -> None:
+    limiter = RedisRateLimiter.from_url(redis_url)
+    await limiter.client.flushdb()
+    try:
+        limit = RateLimit(rate=10.0, burst=5)
+        await limiter.hit("ttl", limit, cost=3)  # TAT = now + 0.3 s
+        ttl_ms = await limiter.client.pttl("casebook:rl:ttl")
+        assert 250 <= ttl_ms <= 300
+        await asyncio.sleep(0.35)
+        assert await limiter.client.exists("casebook:rl:ttl") == 0
+    finally:
+        await limiter.close()
+
+
+async def test_redis_limiter_reloads_its_script_after_a_script_flush(redis_url: str) -> None:
+    limiter = RedisRateLimiter.from_url(redis_url)
+    await limiter.client.flushdb()
+    try:
+        limit = RateLimit(rate=1.0, burst=2)
+        assert (await limiter.hit("k", limit)).allowed
+        await limiter.client.script_flush()
+        assert (await limiter.hit("k", limit)).allowed
+        assert not (await limiter.hit("k", limit)).allowed
+    finally:
+        await limiter.close()
+
+
+async def test_enforce_returns_the_decision_or_raises_too_many_requests(
+    limiter: RateLimiter,
+) -> None:
+    limit = RateLimit.per_minute(2)
+    first = await enforce(limiter, "login:1.2.3.4", limit)
+    assert first == Decision(True, 1, 0.0)
+    await enforce(limiter, "login:1.2.3.4", limit)
+    with pytest.raises(TooManyRequests) as raised:
+        await enforce(limiter, "login:1.2.3.4", limit)
+    assert raised.value.retry_after == 30  # one interval at 2/minute, rounded up to seconds
+
+
+async def test_enforce_on_the_platform_answers_429_with_retry_after(platform: Platform) -> None:
+    app = FastAPI()
+    install_problem_handlers(app)
+    limit = RateLimit(rate=1.0, burst=2)
+
+    @app.post("/things")
+    async def create() -> dict[str, int]:
+        decision = await enforce(platform, "things:user-7", limit)
+        return {"remaining": decision.remaining}
+
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app), base_url="http://t"
+    ) as http:
+        assert (await http.post("/things")).json() == {"remaining": 1}
+        assert (await http.post("/things")).json() == {"remaining": 0}
+        denied = await http.post("/things")
+    assert denied.status_code == 429
+    assert denied.headers["retry-after"] == "1"
+    assert denied.headers["content-type"] == "application/problem+json"
+    assert denied.json()["type"] == "/problems/rate-limited"
+    expected = RedisRateLimiter if platform.settings.uses_redis else MemoryRateLimiter
+    assert isinstance(platform.rate_limiter, expected)

@@ -1,0 +1,117 @@
+"""Cache-first redirect: the lean ASGI handler answers from the cache without touching the
+database, remembers unknown codes briefly, and forgets a link when it changes."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime, timedelta
+
+import httpx
+import pytest
+from fastapi import FastAPI
+from starlette.routing import Route
+
+from tests.systems.url_shortener.conftest import API, Account, StatementCounter, shorten
+
+pytestmark = pytest.mark.feature("url-shortener", "cache-first-redirect")
+
+
+async def test_a_cached_code_is_redirected_without_any_sql(
+    client: httpx.AsyncClient, alice: Account, sql: StatementCounter
+) -> None:
+    link = (await shorten(client, alice.headers, url="https://example.com/hot")).json()
+    first = await client.get(f"/s/{link['code']}")  # fills the cache
+    assert first.status_code == 302
+    before = sql.count
+    for _ in range(50):
+        response = await client.get(f"/s/{link['code']}")
+        assert response.status_code == 302
+        assert response.headers["location"] == "https://example.com/hot"
+    assert sql.count == before
+
+
+async def test_a_cold_code_costs_one_query_then_none(
+    client: httpx.AsyncClient, alice: Account, sql: StatementCounter
+) -> None:
+    link = (await shorten(client, alice.headers, url="https://example.com/cold")).json()
+    before = sql.count
+    await client.get(f"/s/{link['code']}")
+    assert sql.count == before + 1
+    await client.get(f"/s/{link['code']}")
+    assert sql.count == before + 1
+
+
+async def test_unknown_codes_are_cached_as_unknown(
+    client: httpx.AsyncClient, sql: StatementCounter
+) -> None:
+    assert (await client.get("/s/bogus12")).status_code == 404
+    before = sql.count
+    for _ in range(20):
+        assert (await client.get("/s/bogus12")).status_code == 404
+    assert sql.count == before
+
+
+async def test_a_code_created_after_a_miss_resolves_at_once(
+    client: httpx.AsyncClient, alice: Account
+) -> None:
+    assert (await client.get("/s/later")).status_code == 404
+    await shorten(client, alice.headers, url="https://example.com/later", alias="later")
+    assert (await client.get("/s/later")).status_code == 302
+
+
+async def test_editing_the_target_takes_effect_on_the_next_redirect(
+    client: httpx.AsyncClient, alice: Account
+) -> None:
+    link = (await shorten(client, alice.headers, url="https://example.com/v1")).json()
+    assert (await client.get(f"/s/{link['code']}")).headers["location"] == "https://example.com/v1"
+    changed = await client.patch(
+        f"{API}/links/{link['code']}",
+        json={"url": "https://example.com/v2", "redirect_type": 301},
+        headers=alice.headers,
+    )
+    assert changed.status_code == 200
+    response = await client.get(f"/s/{link['code']}")
+    assert response.status_code == 301
+    assert response.headers["location"] == "https://example.com/v2"
+
+
+async def test_changing_the_expiry_takes_effect_on_the_next_redirect(
+    client: httpx.AsyncClient, alice: Account
+) -> None:
+    link = (await shorten(client, alice.headers, url="https://example.com/e")).json()
+    path, edit = f"/s/{link['code']}", f"{API}/links/{link['code']}"
+    assert (await client.get(path)).status_code == 302  # cached with no expiry
+    soon = datetime.now(UTC) + timedelta(milliseconds=150)
+    await client.patch(edit, json={"expires_at": soon.isoformat()}, headers=alice.headers)
+    assert (await client.get(path)).status_code == 302
+    await asyncio.sleep(0.2)
+    assert (await client.get(path)).status_code == 410
+    await client.patch(edit, json={"expires_at": None}, headers=alice.headers)
+    assert (await client.get(path)).status_code == 302
+
+
+async def test_deleting_takes_effect_on_the_next_redirect(
+    client: httpx.AsyncClient, alice: Account
+) -> None:
+    link = (await shorten(client, alice.headers, url="https://example.com/del")).json()
+    assert (await client.get(f"/s/{link['code']}")).status_code == 302
+    await client.delete(f"{API}/links/{link['code']}", headers=alice.headers)
+    assert (await client.get(f"/s/{link['code']}")).status_code == 410
+
+
+def test_no_fastapi_route_serves_redirects(app: FastAPI) -> None:
+    """The redirect is the fast path's alone: FastAPI has no route for /s/… to fall back on."""
+    paths = [r.path for r in app.routes if isinstance(r, Route)]
+    assert not [p for p in paths if p.startswith("/s/") or p == "/{code}"]
+
+
+async def test_fast_path_errors_are_problem_json(client: httpx.AsyncClient) -> None:
+    response = await client.get("/s/x")
+    assert response.status_code == 404
+    assert response.headers["content-type"] == "application/problem+json"
+    assert response.json() == {
+        "type": "/problems/url-shortener/link-not-found",
+        "title": "No such short link",
+        "status": 404,
+        "detail": "There is no short link 'x'.",
+    }
