@@ -286,7 +286,9 @@ def bench(
     ctx: typer.Context,
     name: Annotated[str, typer.Argument(help="Benchmark to run, e.g. url-shortener.")],
 ) -> None:
-    """Run bench/<name>.py from the source checkout; options after the name go to it (--help)."""
+    """Run bench/<name>.py from the source checkout; options after the name go to it.
+
+    `casebook bench url-shortener -- --help` lists the benchmark's own options."""
     import importlib
     import sys
     from pathlib import Path

@@ -4,6 +4,7 @@ database, remembers unknown codes briefly, and forgets a link when it changes.""
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
 import httpx
@@ -11,6 +12,10 @@ import pytest
 from fastapi import FastAPI
 from starlette.routing import Route
 
+from casebook.platform.context import Platform
+from casebook.platform.settings import Settings
+from casebook.systems.url_shortener.linkcache import cache_key, encode_target
+from casebook.systems.url_shortener.runtime import Shortener
 from tests.systems.url_shortener.conftest import API, Account, StatementCounter, shorten
 
 pytestmark = pytest.mark.feature("url-shortener", "cache-first-redirect")
@@ -115,3 +120,47 @@ async def test_fast_path_errors_are_problem_json(client: httpx.AsyncClient) -> N
         "status": 404,
         "detail": "There is no short link 'x'.",
     }
+
+
+async def test_an_entry_cached_from_a_read_racing_an_edit_is_dropped_again(
+    client: httpx.AsyncClient,
+    alice: Account,
+    state: Shortener,
+    configure: Callable[..., object],
+) -> None:
+    """A redirect that read the row just before an edit committed may write the old target to
+    the cache just after the edit's invalidation; the second drop removes it."""
+    configure(cache_redelete_seconds=0.05)
+    link = (await shorten(client, alice.headers, url="https://example.com/old")).json()
+    code = link["code"]
+    old = await state.links.resolve(0, code)  # what the racing read saw
+    assert old is not None
+    await client.patch(
+        f"{API}/links/{code}", json={"url": "https://example.com/new"}, headers=alice.headers
+    )
+    await state.platform.cache.set(cache_key(0, code), encode_target(old), 300)  # its late write
+    assert (await client.get(f"/s/{code}")).headers["location"] == "https://example.com/old"
+    await asyncio.sleep(0.1)
+    assert (await client.get(f"/s/{code}")).headers["location"] == "https://example.com/new"
+
+
+async def test_with_redis_another_process_sees_an_edit_within_its_local_ttl(
+    settings: Settings, client: httpx.AsyncClient, alice: Account, state: Shortener
+) -> None:
+    if not settings.uses_redis:
+        pytest.skip("embedded processes share no cache; this needs the Redis backend")
+    other = Platform.start(settings)
+    peer = Shortener(other, state.config.model_copy(update={"local_cache_ttl_seconds": 0.1}))
+    try:
+        code = (await shorten(client, alice.headers, url="https://example.com/v1")).json()["code"]
+        seen = await peer.links.resolve(0, code)
+        assert seen is not None and seen.location == b"https://example.com/v1"
+        await client.patch(
+            f"{API}/links/{code}", json={"url": "https://example.com/v2"}, headers=alice.headers
+        )
+        await asyncio.sleep(0.15)
+        seen = await peer.links.resolve(0, code)
+        assert seen is not None and seen.location == b"https://example.com/v2"
+    finally:
+        await peer.links.close()
+        await other.close()

@@ -79,6 +79,8 @@ async def test_two_processes_on_one_database_never_hand_out_the_same_code(
 
         codes = await asyncio.gather(*(create(first if n % 2 else second, n) for n in range(80)))
     finally:
+        await first.links.close()
+        await second.links.close()
         await other.close()
     assert len(set(codes)) == 80
     async with platform.db.session() as session:

@@ -28,7 +28,7 @@ from casebook.platform.auth.deps import (
     require_scope,
 )
 from casebook.platform.context import Platform, get_platform
-from casebook.platform.db import get_session, utcnow
+from casebook.platform.db import Session, utcnow
 from casebook.platform.errors import PROBLEM_JSON
 from casebook.platform.idempotency import Idempotent
 from casebook.platform.pagination import Page, PageQuery
@@ -55,7 +55,6 @@ WRITE = "url-shortener:write"
 
 router = APIRouter()
 
-Session = Annotated[AsyncSession, Depends(get_session, scope="function")]
 PlatformDep = Annotated[Platform, Depends(get_platform)]
 Caller = Annotated[Principal | None, Depends(optional_principal)]
 Reader = Annotated[Principal, Depends(require_scope(READ))]
@@ -204,7 +203,7 @@ async def delete_link(
     return Response(status_code=204)
 
 
-async def _domain_id(session: AsyncSession, state: Shortener, host: str | None) -> int:
+async def _domain_id(session: AsyncSession, host: str | None) -> int:
     if host is None:
         return MAIN_DOMAIN
     domain_id = await domain_service.verified_domain_id(session, host)
@@ -230,7 +229,7 @@ async def expand_link(
     code: Code, session: Session, state: State, domain: OnDomain = None
 ) -> Expansion:
     """The long URL behind a code, without redirecting (pyshorteners' `expand`). Public."""
-    domain_id = await _domain_id(session, state, domain)
+    domain_id = await _domain_id(session, domain)
     target = await service.expand(state, domain_id, code)
     return _expansion(state, code, domain, target)
 
@@ -271,7 +270,7 @@ async def expand_short_url(short_url: ShortUrl, session: Session, state: State) 
     code, host = parse_short_url(state, short_url)
     if not service.ALIAS_PATTERN.match(code) or len(code) > service.ALIAS_MAX_LENGTH:
         raise LinkNotFound(f"{short_url!r} is not a short URL of this service.")
-    domain_id = await _domain_id(session, state, host)
+    domain_id = await _domain_id(session, host)
     return _expansion(state, code, host, await service.expand(state, domain_id, code))
 
 

@@ -19,6 +19,12 @@ class ShortenerSettings(BaseSettings):
     """How long a resolved code stays cached (the seed's Flask-Caching used 300 s)."""
     negative_cache_ttl_seconds: float = Field(5.0, gt=0)
     """How long an unknown code is remembered as unknown, so floods of bad codes skip the DB."""
+    local_cache_ttl_seconds: float = Field(1.0, gt=0)
+    """With a shared (Redis) cache, each process also keeps entries it read in memory this long:
+    hot codes then cost no network round trip, and another process's edit is seen within it."""
+    cache_redelete_seconds: float = Field(1.0, gt=0)
+    """After a write, a link's cache entry is dropped again this much later, in case a redirect
+    that read the old row just before the commit cached it just after the first drop."""
 
     click_flush_interval_seconds: float = Field(1.0, gt=0)
     click_flush_batch: int = Field(1000, ge=1)

@@ -1,11 +1,8 @@
 """Demo data for the embedded server: a demo account with a few links and some clicks.
 
-Sign in at /login as `demo@casebook.local` with password `casebook-demo` (see
+Sign in at /login as `demo@example.com` with password `casebook-demo` (see
 docs/systems/url-shortener.md). Loading is idempotent: the account and each alias are created
 once; clicks are added only to links created by this run, so restarts do not pile them up.
-
-The account row is written directly rather than through `register_user`, whose e-mail check
-refuses the reserved `.local` domain; login only lower-cases the address, so it signs in normally.
 """
 
 from __future__ import annotations
@@ -17,17 +14,17 @@ from typing import Any
 from sqlalchemy import insert, select, update
 
 from casebook.platform.auth.models import User
-from casebook.platform.auth.passwords import HashCost, hash_password, normalize_password
+from casebook.platform.auth.service import register_user
 from casebook.platform.context import Platform
 from casebook.platform.db import utcnow
 from casebook.platform.ids import new_id
 from casebook.systems.url_shortener import service
 from casebook.systems.url_shortener.clicks import agent_family
 from casebook.systems.url_shortener.errors import AliasTaken
-from casebook.systems.url_shortener.models import Click, Link, dialect_insert
+from casebook.systems.url_shortener.models import Click, Link
 from casebook.systems.url_shortener.runtime import shortener
 
-DEMO_EMAIL = "demo@casebook.local"
+DEMO_EMAIL = "demo@example.com"
 DEMO_PASSWORD = "casebook-demo"
 DEMO_LINKS = (
     ("rfc9457", "https://www.rfc-editor.org/rfc/rfc9457", 302, 140),
@@ -47,28 +44,15 @@ _AGENTS = (
 
 
 async def demo_user_id(platform: Platform) -> int:
-    """The demo account's id, creating it on first use."""
+    """The demo account's id, registering it on first use."""
     async with platform.db.session() as session:
         user_id = await session.scalar(select(User.id).where(User.email == DEMO_EMAIL))
         if user_id is not None:
             return user_id
-        password_hash = await hash_password(
-            normalize_password(DEMO_PASSWORD), HashCost.from_settings(platform.settings)
+        user = await register_user(
+            session, DEMO_EMAIL, DEMO_PASSWORD, "Demo user", settings=platform.settings
         )
-        await session.execute(
-            dialect_insert(session.get_bind().dialect.name, User)
-            .values(
-                id=new_id(),
-                email=DEMO_EMAIL,
-                display_name="Demo user",
-                password_hash=password_hash,
-                created_at=utcnow(),
-            )
-            .on_conflict_do_nothing(index_elements=["email"])
-        )
-        created = await session.scalar(select(User.id).where(User.email == DEMO_EMAIL))
-        assert created is not None
-        return created
+        return user.id
 
 
 async def load_demo(platform: Platform) -> None:

@@ -11,20 +11,22 @@ A cache entry is a few bytes in `platform.cache` under `urlshortener:<domain_id>
   computed when the entry was written passes; the entry is then re-read from the database,
   because clicks flushed since may have moved the deadline.
 
-Reading an entry is O(1); a miss costs one indexed SELECT. Every write to a link invalidates its
+Reading an entry is O(1) (process memory first, then Redis when configured); a miss costs one
+indexed SELECT. Every write to a link invalidates its
 entry (`invalidate`), so edits and deletions take effect at once in this process and, with Redis,
 in every process.
 """
 
 from __future__ import annotations
 
+import asyncio
 import time
 from datetime import datetime, timedelta
 from typing import NamedTuple
 
 from sqlalchemy import select
 
-from casebook.platform.cache import MemoryCache
+from casebook.platform.cache import Cache, MemoryCache
 from casebook.platform.context import Platform
 from casebook.systems.url_shortener.codes import CODE_LENGTH
 from casebook.systems.url_shortener.config import ShortenerSettings
@@ -127,19 +129,49 @@ _COLUMNS = (
 
 
 class LinkCache:
-    """Resolves (domain, code) to a `Target`, from `platform.cache` first, else the database."""
+    """Resolves (domain, code) to a `Target`: from process memory, then the shared cache (Redis,
+    when configured), then the database.
+
+    Embedded, `platform.cache` is itself in process memory and is the only tier. With Redis,
+    `local` is a second, process-local tier holding what this process read for
+    `local_cache_ttl_seconds`, so a hot code costs no round trip; an edit drops the entry from
+    this process's memory and from Redis at once, and other processes' copies age out within that
+    TTL.
+    """
 
     def __init__(self, platform: Platform, config: ShortenerSettings) -> None:
         self.platform = platform
         self.config = config
         cache = platform.cache
-        self.memory: MemoryCache | None = cache if isinstance(cache, MemoryCache) else None
-        """The in-process cache when embedded: the fast path reads it without awaiting."""
+        self.shared: Cache | None = None if isinstance(cache, MemoryCache) else cache
+        self.local: MemoryCache = cache if isinstance(cache, MemoryCache) else MemoryCache()
+        """Read synchronously by the fast path (`get_now`), without awaiting."""
+        self._redeletes: dict[asyncio.Task[None], str] = {}
+
+    async def shared_entry(self, key: str) -> bytes | None:
+        """The shared cache's entry for `key` (None when embedded), copied to process memory."""
+        if self.shared is None:
+            return None
+        raw = await self.shared.get(key)
+        if raw is not None:
+            await self.local.set(key, raw, self.config.local_cache_ttl_seconds)
+        return raw
 
     async def get_entry(self, key: str) -> bytes | None:
-        if self.memory is not None:
-            return self.memory.get_now(key)
-        return await self.platform.cache.get(key)
+        """The cached entry for `key` from either tier, or None."""
+        raw = self.local.get_now(key)
+        return raw if raw is not None else await self.shared_entry(key)
+
+    async def _store(self, key: str, value: bytes, ttl: float) -> None:
+        if self.shared is not None:
+            await self.shared.set(key, value, ttl)
+            ttl = min(ttl, self.config.local_cache_ttl_seconds)
+        await self.local.set(key, value, ttl)
+
+    async def _drop(self, key: str) -> None:
+        await self.local.delete(key)
+        if self.shared is not None:
+            await self.shared.delete(key)
 
     async def resolve(self, domain_id: int, code: str) -> Target | None:
         """The target of `code` on `domain_id`, or None when there is no such link.
@@ -169,22 +201,43 @@ class LinkCache:
                 select(*_COLUMNS).where(Link.domain_id == domain_id, Link.code.in_(candidates))
             )
             rows = [_LinkRow(*row) for row in result]
-        cache = self.platform.cache
         key = cache_key(domain_id, spelling)
         exact = next((r for r in rows if r.code == spelling), None)
         if exact is None and spelling != lower and rows:
             # A mixed-case spelling of an alias: remember to look at the alias itself, whose
             # entry is the one that edits invalidate.
-            await cache.set(key, LOWERCASE_POINTER, self.config.cache_ttl_seconds)
+            await self._store(key, LOWERCASE_POINTER, self.config.cache_ttl_seconds)
             key, exact = cache_key(domain_id, lower), rows[0]
         if exact is None:
-            await cache.set(key, UNKNOWN, self.config.negative_cache_ttl_seconds)
+            await self._store(key, UNKNOWN, self.config.negative_cache_ttl_seconds)
             return None
         now = datetime.now(tz=exact.created_at.tzinfo)
         target = target_for(exact, now, self.config.inactivity_days, self.config.cache_ttl_seconds)
-        await cache.set(key, encode_target(target), self.config.cache_ttl_seconds)
+        await self._store(key, encode_target(target), self.config.cache_ttl_seconds)
         return target
 
     async def invalidate(self, domain_id: int, code: str) -> None:
-        """Forget what is cached for `code` (call after any write to the link)."""
-        await self.platform.cache.delete(cache_key(domain_id, code))
+        """Forget what is cached for `code`; call after a write to the link has committed.
+
+        The entry is dropped now and once more `cache_redelete_seconds` later: a redirect that
+        read the old row just before the commit could otherwise cache it just after this drop
+        and serve it for a whole TTL.
+        """
+        key = cache_key(domain_id, code)
+        await self._drop(key)
+        task = asyncio.get_running_loop().create_task(self._delete_later(key))
+        self._redeletes[task] = key
+        task.add_done_callback(lambda done: self._redeletes.pop(done, None))
+
+    async def _delete_later(self, key: str) -> None:
+        await asyncio.sleep(self.config.cache_redelete_seconds)
+        await self._drop(key)
+
+    async def close(self) -> None:
+        """Do the pending second drops at once (on shutdown) instead of after their delay."""
+        pending = dict(self._redeletes)
+        for task in pending:
+            task.cancel()
+        await asyncio.gather(*pending, return_exceptions=True)
+        for key in pending.values():
+            await self._drop(key)

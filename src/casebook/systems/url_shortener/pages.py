@@ -18,7 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from casebook.platform.auth.deps import client_ip
 from casebook.platform.context import Platform, get_platform
-from casebook.platform.db import get_session
+from casebook.platform.db import Session
 from casebook.platform.errors import Problem
 from casebook.platform.pagination import PageParams
 from casebook.systems.url_shortener import analytics, service
@@ -38,7 +38,6 @@ router = APIRouter()
 HOME = "/url-shortener/"
 LINKS_PER_PAGE = 25
 
-Session = Annotated[AsyncSession, Depends(get_session, scope="function")]
 PlatformDep = Annotated[Platform, Depends(get_platform)]
 State = Annotated[Shortener, Depends(get_shortener)]
 Code = Annotated[str, Path(pattern=r"^[A-Za-z0-9_-]{1,32}$")]

@@ -5,7 +5,8 @@ domain (by Host header), without FastAPI routing, dependency injection, pydantic
 Everything else passes through to the app untouched.
 
 Per request, with a warm cache: one regex match on the path, one dict lookup (custom hosts only),
-one cache read (`MemoryCache.get_now`, no await, when embedded; one Redis GET otherwise), a split
+one read of process memory (`MemoryCache.get_now`, no await; with Redis, a GET only when this
+process has not read the code within `local_cache_ttl_seconds`), a split
 of the cached entry, one scan of the request headers, and an O(1) append to the click buffer. The
 response headers are prebuilt byte strings. A miss costs one indexed SELECT and fills the cache,
 and an unknown code is cached as unknown for a few seconds, so a flood of made-up codes cannot
@@ -24,6 +25,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from casebook.platform.context import Platform
 from casebook.platform.errors import PROBLEM_JSON, Problem
+from casebook.systems.url_shortener.codes import CODE_LENGTH
 from casebook.systems.url_shortener.errors import LinkDeleted, LinkExpired, LinkNotFound
 from casebook.systems.url_shortener.hosts import request_host
 from casebook.systems.url_shortener.linkcache import (
@@ -56,8 +58,8 @@ class RedirectFastPath:
         self.state = shortener(platform)
         self.hosts = self.state.hosts
         self.links = self.state.links
-        self.memory = self.links.memory
-        self.cache = platform.cache
+        self.local = self.links.local
+        self.shared_entry = self.links.shared_entry
         self.record_click = self.state.clicks.record
         header = platform.settings.trusted_country_header.strip().lower()
         self.country_header = header.encode("latin-1") if header else None
@@ -95,14 +97,19 @@ class RedirectFastPath:
     async def _redirect(
         self, scope: Scope, send: Send, domain_id: int, code: str, method: str
     ) -> None:
-        spelling = code if len(code) == 7 and code.isalnum() else code.lower()
+        # `linkcache.lookup_spelling`, inlined: `code` matched CODE, so it is ASCII already.
+        spelling = code if len(code) == CODE_LENGTH and code.isalnum() else code.lower()
         key = f"urlshortener:{domain_id}:{spelling}"
-        memory = self.memory
-        raw = memory.get_now(key) if memory is not None else await self.cache.get(key)
+        local = self.local
+        raw = local.get_now(key)
+        if raw is None:
+            raw = await self.shared_entry(key)
         if raw == LOWERCASE_POINTER:
             spelling = spelling.lower()
             key = f"urlshortener:{domain_id}:{spelling}"
-            raw = memory.get_now(key) if memory is not None else await self.cache.get(key)
+            raw = local.get_now(key)
+            if raw is None:
+                raw = await self.shared_entry(key)
         now = time.time()
         target: Target | None
         if raw is None:

@@ -99,6 +99,7 @@ async def stop(platform: Platform) -> None:
         state._refresher.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await state._refresher
+    await state.links.close()
     try:
         await state.clicks.stop()
     except Exception:
