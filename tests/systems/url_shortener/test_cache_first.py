@@ -164,3 +164,11 @@ async def test_with_redis_another_process_sees_an_edit_within_its_local_ttl(
     finally:
         await peer.links.close()
         await other.close()
+
+
+@pytest.mark.feature("url-shortener", "cache-first-redirect")
+async def test_fast_path_redirects_are_counted_under_their_route(client: httpx.AsyncClient) -> None:
+    missing = await client.get("/s/nosuchcode")
+    assert missing.status_code == 404
+    metrics = (await client.get("/metrics")).text
+    assert 'route="/s/{code}"' in metrics

@@ -25,6 +25,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from casebook.platform.context import Platform
 from casebook.platform.errors import PROBLEM_JSON, Problem
+from casebook.platform.metrics import ROUTE_KEY
 from casebook.systems.url_shortener.codes import CODE_LENGTH
 from casebook.systems.url_shortener.errors import LinkDeleted, LinkExpired, LinkNotFound
 from casebook.systems.url_shortener.hosts import request_host
@@ -40,6 +41,9 @@ from casebook.systems.url_shortener.runtime import shortener
 
 CODE = re.compile(r"[A-Za-z0-9_-]{1,32}")
 MAIN_PREFIX = "/s/"
+# Route templates for the metrics middleware (`platform.metrics.ROUTE_KEY`).
+MAIN_ROUTE = "/s/{code}"
+CUSTOM_DOMAIN_ROUTE = "/{code}"
 _MAX_AGE_301 = 86_400
 _REDIRECT_HEADERS = {
     # A 301 is cached by browsers; bounding it to a day lets edits and expiry take effect.
@@ -82,10 +86,12 @@ class RedirectFastPath:
         if (method != "GET" and method != "HEAD") or CODE.fullmatch(code) is None:
             if domain_id == MAIN_DOMAIN:
                 await self.app(scope, receive, send)
-            else:
-                missing = LinkNotFound(f"There is no short link at {path!r}.")
-                await self._problem(send, missing, method)
+                return
+            scope[ROUTE_KEY] = CUSTOM_DOMAIN_ROUTE
+            missing = LinkNotFound(f"There is no short link at {path!r}.")
+            await self._problem(send, missing, method)
             return
+        scope[ROUTE_KEY] = MAIN_ROUTE if domain_id == MAIN_DOMAIN else CUSTOM_DOMAIN_ROUTE
         await self._redirect(scope, send, domain_id, code, method)
 
     def _custom_domain(self, scope: Scope) -> int | None:
