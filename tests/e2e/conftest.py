@@ -153,6 +153,10 @@ class Traffic:
         self.requests.append(request.url)
 
     def on_request_failed(self, request: Request) -> None:
+        # A request the page itself cancelled by navigating away (a favicon still loading when a
+        # form is submitted) is the browser's normal behaviour, not a failure of the server.
+        if request.failure == "net::ERR_ABORTED" and request.frame.page.url != request.url:
+            return
         self.failed.append(f"{request.method} {request.url}: {request.failure}")
 
     def on_response(self, response: Response) -> None:
