@@ -25,10 +25,12 @@ from casebook.platform.loadgen import (
     TargetRefused,
     Tick,
     WeightedRotation,
+    format_load_report,
     require_loopback,
     run_load,
 )
 from casebook.platform.settings import Settings
+from casebook.systems.url_shortener.capacity import CAPACITY
 from casebook.systems.url_shortener.capacity import LOAD_MIX as URL_SHORTENER_MIX
 from tests.servers import free_port
 
@@ -319,3 +321,15 @@ async def test_the_url_shortener_mix_drives_the_real_api_and_redirects(
         "redirect": (16, 0),
         "shorten": (2, 0),
     }
+
+
+def test_the_report_states_the_verdict_and_the_nodes_the_seed_needs() -> None:
+    overloaded = format_load_report(report(achieved=3000, p99_ms=40, target=4000), CAPACITY)
+    assert "one node did NOT hold 4,000/s" in overloaded
+    assert "seed average 8,333/s needs 3, peak 16,667/s 6" in overloaded
+    assert "upper bounds" not in overloaded
+
+    held = format_load_report(report(achieved=1000, p99_ms=20), CAPACITY)
+    assert "one node HELD 1,000/s" in held
+    assert "needs at most 9, peak 16,667/s at most 17" in held
+    assert "raise --rate" in held

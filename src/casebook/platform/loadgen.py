@@ -546,10 +546,18 @@ def format_load_report(report: LoadReport, model: CapacityModel) -> str:
             "measured; lower the rate or run `casebook load` on other cores"
         )
     if achieved > 0:
-        bound = "at most " if report.held or report.client_bound else ""
         seed, peak = model.requests_per_second, model.peak_requests_per_second
+        if report.held:
+            caveat = "the node held its target, so its capacity is higher; raise --rate to find it"
+        elif report.client_bound:
+            caveat = "the generator, not the node, may have been the limit"
+        else:
+            caveat = ""
+        bound = "at most " if caveat else ""
         lines.append(
-            f"nodes      at {achieved:,.0f}/s per node: seed average {seed:,.0f}/s → "
-            f"{bound}{report.nodes_for(seed)}, peak {peak:,.0f}/s → {bound}{report.nodes_for(peak)}"
+            f"nodes      at {achieved:,.0f}/s per node: seed average {seed:,.0f}/s needs "
+            f"{bound}{report.nodes_for(seed)}, peak {peak:,.0f}/s {bound}{report.nodes_for(peak)}"
         )
+        if caveat:
+            lines.append(f"           (upper bounds: {caveat})")
     return "\n".join(lines)
