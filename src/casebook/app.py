@@ -19,7 +19,7 @@ from casebook.migrations import upgrade
 from casebook.platform.context import Platform
 from casebook.platform.errors import install_problem_handlers
 from casebook.platform.health import router as health_router
-from casebook.platform.idempotency import install_idempotency
+from casebook.platform.idempotency import install_idempotency, register_purge_job, schedule_purge
 from casebook.platform.logging import RequestIdMiddleware, configure_logging
 from casebook.platform.metrics import MetricsMiddleware
 from casebook.platform.metrics import router as metrics_router
@@ -51,7 +51,9 @@ def create_app(settings: Settings | None = None, *, only: Sequence[str] = ()) ->
         for system in systems:
             if system.on_startup:
                 await system.on_startup(platform)
+        register_purge_job(platform)
         await platform.jobs.start()  # after every system has registered its job handlers
+        await schedule_purge(platform)
         if settings.loads_demo_data:
             for system in systems:
                 if system.demo:

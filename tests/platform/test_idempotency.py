@@ -22,6 +22,7 @@ from casebook.platform.context import Platform
 from casebook.platform.db import get_session, utcnow
 from casebook.platform.errors import Conflict, install_problem_handlers
 from casebook.platform.idempotency import (
+    PURGE_JOB,
     IdempotencyRecord,
     Idempotent,
     install_idempotency,
@@ -29,6 +30,7 @@ from casebook.platform.idempotency import (
     request_fingerprint,
 )
 from casebook.platform.ids import new_id
+from casebook.platform.jobs import JobStatus
 from casebook.platform.logging import configure_logging
 from casebook.platform.settings import Settings
 
@@ -340,6 +342,36 @@ async def test_purge_deletes_only_expired_records(
         assert await purge_expired_keys(session) == 1
     async with platform.db.session() as session:
         assert list(await session.scalars(select(IdempotencyRecord.key))) == ["new"]
+
+
+async def test_the_app_purges_hourly_and_each_purge_schedules_the_next(
+    http: httpx.AsyncClient, platform: Platform
+) -> None:
+    # The app's startup registered the job and scheduled the first run for the next full hour.
+    first = await platform.jobs.list_jobs()
+    purges = [job for job in first if job.name == PURGE_JOB]
+    assert len(purges) == 1
+    due = purges[0].run_at
+    assert due is not None and due.minute == 0 and due.second == 0
+
+    await http.post("/transfers", json={"amount": 1}, headers=keyed("stale"))
+    async with platform.db.session() as session:
+        await session.execute(
+            update(IdempotencyRecord).values(created_at=utcnow() - timedelta(hours=25))
+        )
+    # Run it now, as the worker will at that hour: it purges, then schedules the hour after.
+    await platform.jobs.enqueue(PURGE_JOB, {}, key="now")
+    async with asyncio.timeout(5):
+        done = await platform.jobs.wait(f"{PURGE_JOB}:now")
+    assert done.status == JobStatus.COMPLETE
+    async with platform.db.session() as session:
+        assert await session.scalar(select(func.count()).select_from(IdempotencyRecord)) == 0
+    waiting = [
+        job
+        for job in await platform.jobs.list_jobs(status=JobStatus.SCHEDULED)
+        if job.name == PURGE_JOB
+    ]
+    assert len(waiting) == 1  # the next hour's run, enqueued by every purge under one key
 
 
 @pytest.mark.usefixtures("plain_tracebacks")

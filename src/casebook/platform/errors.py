@@ -49,7 +49,7 @@ class Problem(Exception):
 
 
 class BadRequest(Problem):
-    pass
+    """A request the server cannot act on (400); prefer a more specific subclass."""
 
 
 class InvalidInput(Problem):

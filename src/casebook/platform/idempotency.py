@@ -37,10 +37,12 @@ stored in clear. `Set-Cookie` headers are never stored.
 from __future__ import annotations
 
 import hashlib
+import time
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Annotated, Any, cast
 
+import structlog
 from fastapi import Depends, FastAPI, Header, Request
 from sqlalchemy import (
     JSON,
@@ -67,6 +69,7 @@ from casebook.platform.ids import new_id
 HEADER = "Idempotency-Key"
 REPLAYED_HEADER = "Idempotent-Replayed"
 RETENTION = timedelta(hours=24)
+log = structlog.get_logger("casebook.idempotency")
 MAX_KEY_LENGTH = 255
 MAX_RECORDED_BODY = 1 << 20
 """Responses larger than this (1 MiB) are not recorded; idempotent endpoints answer small JSON."""
@@ -257,6 +260,33 @@ async def purge_expired_keys(session: AsyncSession, now: datetime | None = None)
         delete(IdempotencyRecord).where(IdempotencyRecord.created_at <= cutoff)
     )
     return cast(CursorResult[Any], result).rowcount
+
+
+PURGE_JOB = "platform.idempotency.purge"
+PURGE_EVERY_SECONDS = 3600
+
+
+def register_purge_job(platform: Platform) -> None:
+    """Register the hourly purge of expired records; call before the job queue starts."""
+    platform.jobs.register(PURGE_JOB, _purge_job, retries=3)
+
+
+async def schedule_purge(platform: Platform, now: float | None = None) -> str:
+    """Enqueue the purge for the start of the next hour; returns the job id.
+
+    The key is that hour, so every process of a cluster enqueues the same job and it runs once
+    (on Redis); in-process queues each run their own, which is harmless — the purge is idempotent.
+    """
+    now = time.time() if now is None else now
+    due = (int(now) // PURGE_EVERY_SECONDS + 1) * PURGE_EVERY_SECONDS
+    return await platform.jobs.enqueue(PURGE_JOB, {}, key=str(due), delay=due - now)
+
+
+async def _purge_job(platform: Platform, payload: dict[str, Any]) -> None:
+    async with platform.db.session() as session:
+        removed = await purge_expired_keys(session)
+    log.info("purged expired idempotency records", removed=removed)
+    await schedule_purge(platform)
 
 
 async def idempotency(
