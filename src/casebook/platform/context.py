@@ -1,8 +1,8 @@
 """The running platform: settings plus one adapter per concern, chosen by settings.
 
 `Platform.start(settings)` builds it (SQLite + in-process adapters by default, PostgreSQL + Redis
-when configured); the app keeps it at `app.state.platform`, and FastAPI endpoints get it through
-the `get_platform` dependency.
+when configured, S3 blobs when a bucket is set); the app keeps it at `app.state.platform`, and
+FastAPI endpoints get it through the `get_platform` dependency.
 """
 
 from __future__ import annotations
@@ -67,6 +67,13 @@ class Platform:
             limiter = MemoryRateLimiter()
             bus = MemoryBus(queue_size=settings.bus_queue_size)
             jobs = MemoryJobQueue(concurrency=settings.jobs_concurrency)
+        blobs: BlobStore
+        if settings.uses_s3_blobs:
+            from casebook.platform.blobs_s3 import S3BlobStore
+
+            blobs = S3BlobStore.from_settings(settings)
+        else:
+            blobs = DirectoryBlobStore(settings.resolved_blob_dir)
         platform = cls(
             settings=settings,
             db=Database(settings.resolved_database_url),
@@ -74,7 +81,7 @@ class Platform:
             rate_limiter=limiter,
             bus=bus,
             jobs=jobs,
-            blobs=DirectoryBlobStore(settings.resolved_blob_dir),
+            blobs=blobs,
             redis=redis,
         )
         jobs.bind(platform)
@@ -88,6 +95,9 @@ class Platform:
         closers = [self.jobs.close, self.bus.close, self.cache.close, self.rate_limiter.close]
         if self.redis is not None:
             closers.append(self.redis.aclose)
+        blobs_close = getattr(self.blobs, "close", None)  # the S3 store's connection pool
+        if blobs_close is not None:
+            closers.append(blobs_close)
         closers.append(self.db.dispose)
         failures: list[Exception] = []
         for close in closers:
@@ -99,7 +109,8 @@ class Platform:
             raise failures[0]
 
 
-def get_platform(request: Request) -> Platform:
-    """FastAPI dependency: the platform of the app serving this request."""
+async def get_platform(request: Request) -> Platform:
+    """FastAPI dependency: the platform of the app serving this request (async: FastAPI would run
+    a plain function in a worker thread, a thread hop per request)."""
     platform: Platform = request.app.state.platform
     return platform

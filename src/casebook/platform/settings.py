@@ -2,7 +2,7 @@
 
 The defaults are the embedded mode: SQLite under `./var/`, in-process cache, bus, jobs and rate
 limits. Setting `CASEBOOK_DATABASE_URL` to a PostgreSQL URL and `CASEBOOK_REDIS_URL` moves the same
-code onto PostgreSQL and Redis.
+code onto PostgreSQL and Redis; `CASEBOOK_BLOB_S3_BUCKET` moves blobs into S3.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import Literal
 
-from pydantic import AliasChoices, Field
+from pydantic import AliasChoices, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -34,6 +34,16 @@ class Settings(BaseSettings):
     demo_data: bool | None = None
     """Load demo data on start; unset means yes on SQLite (embedded) and no elsewhere."""
     blob_dir: Path | None = None
+    blob_s3_bucket: str = ""
+    """Store blobs in this S3 bucket instead of `resolved_blob_dir`."""
+    blob_s3_endpoint_url: str = ""
+    """An S3-compatible endpoint (MinIO, Ceph, R2…); empty means AWS."""
+    blob_s3_region: str = ""
+    blob_s3_access_key_id: SecretStr | None = None
+    """With the secret below; unset means boto3's own chain (environment, profile, IAM role)."""
+    blob_s3_secret_access_key: SecretStr | None = None
+    blob_s3_prefix: str = ""
+    """Prepended to every blob key, so several deployments can share one bucket."""
 
     access_token_ttl_seconds: int = 900
     refresh_token_ttl_seconds: int = 30 * 24 * 3600
@@ -100,6 +110,10 @@ class Settings(BaseSettings):
         path.write_text(key)
         path.chmod(0o600)
         return key
+
+    @property
+    def uses_s3_blobs(self) -> bool:
+        return bool(self.blob_s3_bucket)
 
     @property
     def resolved_blob_dir(self) -> Path:
