@@ -11,13 +11,17 @@ import httpx
 import jwt
 import pytest
 from fastapi import APIRouter, Depends, FastAPI
-from sqlalchemy import select, update
+from sqlalchemy import event, select, update
 
 from casebook.platform.auth import tokens
 from casebook.platform.auth.cookies import ACCESS_COOKIE, REFRESH_COOKIE, set_session_cookies
 from casebook.platform.auth.deps import (
+    API_KEY_CACHE_SECONDS,
+    ApiKeyCache,
     CurrentPrincipal,
     Principal,
+    api_key_cache,
+    forget_api_keys,
     optional_principal,
     require_scope,
 )
@@ -251,9 +255,75 @@ async def test_last_used_at_is_written_at_most_once_a_minute(
 
     async with platform.db.session() as session:
         await session.execute(update(ApiKey).values(last_used_at=first - timedelta(minutes=2)))
+    forget_api_keys(platform)  # as if the key's 1-s cache entry had aged out, without waiting
     await probe_client.get("/required", headers={"X-API-Key": key})
     later = await last_used()
     assert later is not None and later > first
+
+
+def test_api_key_cache_staleness_is_bounded_by_one_second() -> None:
+    assert API_KEY_CACHE_SECONDS <= 1.0
+
+
+async def test_a_key_revoked_elsewhere_stops_working_within_the_cache_ttl(
+    client: httpx.AsyncClient, probe_client: httpx.AsyncClient, platform: Platform
+) -> None:
+    """Another process revoking the key (here: the row updated behind this process's back)
+    takes effect once this process's cache entry ages out, and not before."""
+    pair = await login(client)
+    key = await make_key(client, pair["access_token"], ["feed:read"])
+    api_key_cache(platform).ttl = 0.1
+    assert (await probe_client.get("/required", headers={"X-API-Key": key})).status_code == 200
+    async with platform.db.session() as session:
+        await session.execute(update(ApiKey).values(revoked_at=utcnow()))
+    cached = await probe_client.get("/required", headers={"X-API-Key": key})
+    assert cached.status_code == 200, "served from the cache within its TTL"
+    await asyncio.sleep(0.15)
+    refused = await probe_client.get("/required", headers={"X-API-Key": key})
+    assert refused.status_code == 401
+
+
+async def test_concurrent_requests_of_one_uncached_key_share_one_lookup(
+    client: httpx.AsyncClient, probe_client: httpx.AsyncClient, platform: Platform
+) -> None:
+    pair = await login(client)
+    key = await make_key(client, pair["access_token"], ["feed:read"])
+    forget_api_keys(platform)
+    lookups: list[str] = []
+
+    def count(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
+        if statement.lstrip().startswith("SELECT") and "FROM auth_api_keys" in statement:
+            lookups.append(statement)
+
+    engine = platform.db.engine.sync_engine
+    event.listen(engine, "before_cursor_execute", count)
+    try:
+        responses = await asyncio.gather(
+            *(probe_client.get("/required", headers={"X-API-Key": key}) for _ in range(10))
+        )
+    finally:
+        event.remove(engine, "before_cursor_execute", count)
+    assert [r.status_code for r in responses] == [200] * 10
+    assert len(lookups) == 1
+
+
+def test_a_lookup_that_raced_a_revocation_is_not_cached() -> None:
+    cache = ApiKeyCache(ttl=60)
+    principal = Principal(user_id=1, scopes=frozenset({"feed:read"}), api_key_id=2)
+    generation = cache.generation  # a lookup starts…
+    cache.clear()  # …a revocation commits in this process…
+    cache.put("digest", principal, generation)  # …and the lookup's answer arrives
+    assert cache.get("digest") is None
+    cache.put("digest", principal, cache.generation)
+    assert cache.get("digest") == principal
+
+
+def test_a_full_cache_starts_over_instead_of_growing() -> None:
+    cache = ApiKeyCache(ttl=60, max_entries=3)
+    principal = Principal(user_id=1, scopes=frozenset(), api_key_id=2)
+    for digest in ("a", "b", "c", "d"):
+        cache.put(digest, principal, cache.generation)
+    assert [cache.get(d) for d in ("a", "b", "c", "d")] == [None, None, None, principal]
 
 
 def test_session_cookies_are_httponly_lax_and_secure_over_https(settings: Settings) -> None:

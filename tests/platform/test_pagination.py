@@ -118,6 +118,13 @@ def test_cursors_round_trip_ints_strings_and_datetimes(values: list[Any]) -> Non
     assert list(decode_cursor(cursor, types)) == values
 
 
+def test_a_cursor_that_could_not_be_decoded_is_never_issued() -> None:
+    worst = "\x1f" * 100  # each control character takes six bytes of JSON
+    assert list(decode_cursor(encode_cursor([worst, worst]), [str, str])) == [worst, worst]
+    with pytest.raises(ValueError, match="exceeds"):
+        encode_cursor(["x" * 2000])
+
+
 def test_cursor_keeps_microseconds() -> None:
     moment = datetime(2024, 5, 6, 7, 8, 9, 123456, tzinfo=UTC)
     assert decode_cursor(encode_cursor([moment, 7]), [datetime, int]) == (moment, 7)

@@ -47,7 +47,9 @@ from casebook.platform.errors import InvalidInput
 
 DEFAULT_LIMIT = 20
 MAX_LIMIT = 100
-MAX_CURSOR_LENGTH = 512
+MAX_CURSOR_LENGTH = 2048
+"""Longest cursor accepted; `encode_cursor` refuses to make a longer one (a sort key that long
+is a design mistake: page by an id or a timestamp)."""
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MICROSECOND = timedelta(microseconds=1)
 _BIGINT_MIN, _BIGINT_MAX = -(2**63), 2**63 - 1
@@ -102,9 +104,18 @@ def _encode_value(value: CursorValue) -> int | str:
 
 
 def encode_cursor(values: Sequence[CursorValue]) -> str:
-    """The opaque cursor for a row whose key is `values` (ints, strings, aware datetimes)."""
-    payload = json.dumps([_encode_value(v) for v in values], separators=(",", ":"))
-    return base64.urlsafe_b64encode(payload.encode("utf-8")).rstrip(b"=").decode("ascii")
+    """The opaque cursor for a row whose key is `values` (ints, strings, aware datetimes).
+
+    Raises ValueError when the cursor would be longer than `MAX_CURSOR_LENGTH`, which
+    `decode_cursor` would refuse: every cursor this function returns can be decoded.
+    """
+    payload = json.dumps(
+        [_encode_value(v) for v in values], separators=(",", ":"), ensure_ascii=False
+    )
+    cursor = base64.urlsafe_b64encode(payload.encode("utf-8")).rstrip(b"=").decode("ascii")
+    if len(cursor) > MAX_CURSOR_LENGTH:
+        raise ValueError(f"a cursor of {len(cursor)} characters exceeds {MAX_CURSOR_LENGTH}")
+    return cursor
 
 
 def decode_cursor(cursor: str, types: Sequence[type]) -> tuple[CursorValue, ...]:

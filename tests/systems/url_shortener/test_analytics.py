@@ -111,8 +111,7 @@ async def test_shutdown_flushes_the_buffer(settings: Settings) -> None:
                 update={"click_flush_interval_seconds": 3600, "click_flush_batch": 10_000}
             )
         )
-        async with state.platform.db.session() as session:
-            code = (await service.shorten(session, state, None, "https://example.com/")).link.code
+        code = (await service.shorten(state, None, "https://example.com/")).link.code
         transport = httpx.ASGITransport(app=application)
         async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as http:
             for _ in range(3):

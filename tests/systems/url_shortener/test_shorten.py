@@ -71,16 +71,18 @@ async def test_two_processes_on_one_database_never_hand_out_the_same_code(
     other = Platform.start(settings)
     try:
         first, second = Shortener(platform, config), Shortener(other, config)
+        first.writer.start()
+        second.writer.start()
 
         async def create(state: Shortener, n: int) -> str:
-            async with state.platform.db.session() as session:
-                view = await service.shorten(session, state, None, f"https://example.com/{n}")
-                return view.link.code
+            view = await service.shorten(state, None, f"https://example.com/{n}")
+            return view.link.code
 
         codes = await asyncio.gather(*(create(first if n % 2 else second, n) for n in range(80)))
     finally:
-        await first.links.close()
-        await second.links.close()
+        for state in (first, second):
+            await state.writer.stop()
+            await state.links.close()
         await other.close()
     assert len(set(codes)) == 80
     async with platform.db.session() as session:
@@ -100,8 +102,7 @@ async def test_a_taken_code_is_skipped_by_the_unique_constraint(
         session.add(
             Link(id=new_id(), code=squatted, target_url="https://example.com/old", owner_id=None)
         )
-    async with platform.db.session() as session:
-        view = await service.shorten(session, state, None, "https://example.com/new")
+    view = await service.shorten(state, None, "https://example.com/new")
     assert view.link.code == state.codes.code_for(block[1])
     async with platform.db.session() as session:
         old = await session.scalar(select(Link.target_url).where(Link.code == squatted))

@@ -7,7 +7,12 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Path, Request, Response
 
 from casebook.platform.auth import service
-from casebook.platform.auth.deps import CurrentPrincipal, SessionPrincipal, client_ip
+from casebook.platform.auth.deps import (
+    CurrentPrincipal,
+    SessionPrincipal,
+    client_ip,
+    forget_api_keys,
+)
 from casebook.platform.auth.schemas import (
     ApiKeyCreated,
     ApiKeyIn,
@@ -140,7 +145,11 @@ async def revoke_api_key(
     key_id: Annotated[int, Path(ge=0, le=2**63 - 1)],
     principal: SessionPrincipal,
     session: Session,
+    platform: Annotated[Platform, Depends(get_platform)],
 ) -> Response:
-    """Revoke one of your API keys; it stops working at once. Another user's key is `404`."""
+    """Revoke one of your API keys; it stops working at once (within 1 s on other servers of a
+    cluster). Another user's key is `404`."""
     await service.revoke_api_key(session, principal.user_id, key_id)
+    await session.commit()
+    forget_api_keys(platform)
     return Response(status_code=204)

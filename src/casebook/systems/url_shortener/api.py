@@ -67,7 +67,8 @@ OnDomain = Annotated[
 Host = Annotated[str, Path(max_length=253)]
 
 
-def get_shortener(platform: PlatformDep) -> Shortener:
+async def get_shortener(platform: PlatformDep) -> Shortener:
+    # async: FastAPI runs a plain-function dependency in a worker thread.
     return shortener(platform)
 
 
@@ -124,7 +125,6 @@ async def create_link(
     body: LinkCreate,
     request: Request,
     caller: Caller,
-    session: Session,
     platform: PlatformDep,
     state: State,
 ) -> LinkOut:
@@ -144,7 +144,6 @@ async def create_link(
         api_key_id=caller.api_key_id if caller else None,
     )
     view = await service.shorten(
-        session,
         state,
         caller.user_id if caller else None,
         body.url,

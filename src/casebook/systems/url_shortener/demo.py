@@ -61,14 +61,13 @@ async def load_demo(platform: Platform) -> None:
     user_id = await demo_user_id(platform)
     rng = random.Random(3)
     for alias, url, redirect_type, clicks in DEMO_LINKS:
-        async with platform.db.session() as session:
-            try:
-                view = await service.shorten(
-                    session, state, user_id, url, alias=alias, redirect_type=redirect_type
-                )
-            except AliasTaken:
-                continue
-            await _add_clicks(session_link=view.link, count=clicks, rng=rng, platform=platform)
+        try:
+            view = await service.shorten(
+                state, user_id, url, alias=alias, redirect_type=redirect_type
+            )
+        except AliasTaken:
+            continue
+        await _add_clicks(session_link=view.link, count=clicks, rng=rng, platform=platform)
 
 
 async def _add_clicks(

@@ -21,9 +21,11 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections import deque
 from datetime import datetime, timedelta
 from typing import NamedTuple
 
+import structlog
 from sqlalchemy import select
 
 from casebook.platform.cache import Cache, MemoryCache
@@ -31,6 +33,8 @@ from casebook.platform.context import Platform
 from casebook.systems.url_shortener.codes import CODE_LENGTH
 from casebook.systems.url_shortener.config import ShortenerSettings
 from casebook.systems.url_shortener.models import Link
+
+log = structlog.get_logger("casebook.url_shortener.linkcache")
 
 UNKNOWN = b"-"
 LOWERCASE_POINTER = b"="
@@ -146,7 +150,9 @@ class LinkCache:
         self.shared: Cache | None = None if isinstance(cache, MemoryCache) else cache
         self.local: MemoryCache = cache if isinstance(cache, MemoryCache) else MemoryCache()
         """Read synchronously by the fast path (`get_now`), without awaiting."""
-        self._redeletes: dict[asyncio.Task[None], str] = {}
+        self._redeletes: deque[tuple[float, str]] = deque()
+        """(monotonic due time, key) of second drops, in due order (one fixed delay)."""
+        self._redeleter: asyncio.Task[None] | None = None
 
     async def shared_entry(self, key: str) -> bytes | None:
         """The shared cache's entry for `key` (None when embedded), copied to process memory."""
@@ -221,23 +227,39 @@ class LinkCache:
 
         The entry is dropped now and once more `cache_redelete_seconds` later: a redirect that
         read the old row just before the commit could otherwise cache it just after this drop
-        and serve it for a whole TTL.
+        and serve it for a whole TTL. The second drops wait in one queue drained by one task,
+        one key after another: a burst of writes never opens a burst of connections to the
+        shared cache. O(1) here.
         """
         key = cache_key(domain_id, code)
         await self._drop(key)
-        task = asyncio.get_running_loop().create_task(self._delete_later(key))
-        self._redeletes[task] = key
-        task.add_done_callback(lambda done: self._redeletes.pop(done, None))
+        self._redeletes.append((time.monotonic() + self.config.cache_redelete_seconds, key))
+        if self._redeleter is None or self._redeleter.done():
+            self._redeleter = asyncio.get_running_loop().create_task(
+                self._drop_again(), name="url-shortener-redelete"
+            )
 
-    async def _delete_later(self, key: str) -> None:
-        await asyncio.sleep(self.config.cache_redelete_seconds)
-        await self._drop(key)
+    async def _drop_again(self) -> None:
+        while self._redeletes:
+            due, key = self._redeletes[0]
+            delay = due - time.monotonic()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            try:
+                await self._drop(key)
+            except Exception:
+                # The shared cache being unreachable must not stop the later drops; the entry
+                # then ages out with its TTL, as any entry the first drop could not reach.
+                log.exception("second drop of a cache entry failed", key=key)
+            # Removed only once done: if `close` cancels us mid-drop, it drops the key itself.
+            self._redeletes.popleft()
 
     async def close(self) -> None:
         """Do the pending second drops at once (on shutdown) instead of after their delay."""
-        pending = dict(self._redeletes)
-        for task in pending:
-            task.cancel()
-        await asyncio.gather(*pending, return_exceptions=True)
-        for key in pending.values():
+        if self._redeleter is not None:
+            self._redeleter.cancel()
+            await asyncio.gather(self._redeleter, return_exceptions=True)
+            self._redeleter = None
+        while self._redeletes:
+            _, key = self._redeletes.popleft()
             await self._drop(key)

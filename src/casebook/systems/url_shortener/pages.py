@@ -133,7 +133,6 @@ async def create(
             platform, state.config, client_ip(request), signed_in=True, api_key_id=None
         )
         view = await service.shorten(
-            session,
             state,
             viewer.user_id,
             url,
@@ -143,7 +142,6 @@ async def create(
             expires_at=_parse_expiry(expires_at),
         )
     except Problem as problem:
-        await session.rollback()
         return await _home(
             request,
             viewer,

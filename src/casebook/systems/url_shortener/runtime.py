@@ -1,8 +1,8 @@
 """The URL Shortener's per-process state, kept at `platform.state["url-shortener"]`.
 
-One `Shortener` per app process: its settings, the code generator and counter block, the link
-cache, the table of verified custom hosts, the click buffer and the domain verifier. `start` and
-`stop` are the system's startup and shutdown hooks.
+One `Shortener` per app process: its settings, the code generator and counter block, the
+group-commit writer of new links, the link cache, the table of verified custom hosts, the click
+buffer and the domain verifier. `start` and `stop` are the system's startup and shutdown hooks.
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ from casebook.systems.url_shortener.counter import CodeAllocator
 from casebook.systems.url_shortener.domains import DomainVerifier
 from casebook.systems.url_shortener.hosts import REFRESH_SECONDS, DomainHosts
 from casebook.systems.url_shortener.linkcache import LinkCache
+from casebook.systems.url_shortener.writer import LinkWriter
 
 STATE_KEY = "url-shortener"
 log = structlog.get_logger("casebook.url_shortener")
@@ -34,6 +35,7 @@ class Shortener:
         self.config = config or ShortenerSettings()
         self.codes = CodeGenerator(derive_code_key(platform.settings.signing_key))
         self.allocator = CodeAllocator(platform.db, self.config.code_block_size)
+        self.writer = LinkWriter(platform.db)
         self.links = LinkCache(platform, self.config)
         self.hosts = DomainHosts(platform.db)
         self.clicks = ClickRecorder(platform.db, self.config)
@@ -80,10 +82,11 @@ def shortener(platform: Platform) -> Shortener:
 
 
 async def start(platform: Platform) -> None:
-    """Startup hook: load the verified domains and start the click flusher."""
+    """Startup hook: load the verified domains, start the link writer and the click flusher."""
     state = Shortener(platform)
     platform.state[STATE_KEY] = state
     await state.hosts.reload()
+    state.writer.start()
     state.clicks.start()
     state._refresher = asyncio.get_running_loop().create_task(
         state._refresh_hosts(), name="url-shortener-hosts"
@@ -91,7 +94,8 @@ async def start(platform: Platform) -> None:
 
 
 async def stop(platform: Platform) -> None:
-    """Shutdown hook: stop the background tasks and flush the buffered clicks."""
+    """Shutdown hook: stop the background tasks, commit the queued links and flush the buffered
+    clicks."""
     state = platform.state.pop(STATE_KEY, None)
     if state is None:
         return
@@ -99,6 +103,7 @@ async def stop(platform: Platform) -> None:
         state._refresher.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await state._refresher
+    await state.writer.stop()
     await state.links.close()
     try:
         await state.clicks.stop()

@@ -40,7 +40,6 @@ from casebook.systems.url_shortener.models import (
     Click,
     Domain,
     Link,
-    dialect_insert,
 )
 from casebook.systems.url_shortener.runtime import Shortener
 from casebook.systems.url_shortener.safety import RejectedUrl, check_target_url
@@ -171,7 +170,6 @@ async def usable_domain(session: AsyncSession, owner_id: int, host: str) -> Doma
 
 
 async def shorten(
-    session: AsyncSession,
     state: Shortener,
     owner_id: int | None,
     url: str,
@@ -182,28 +180,30 @@ async def shorten(
     expires_at: datetime | None = None,
     inactivity_days: int | None = None,
 ) -> LinkView:
-    """Create a short link for `url` and commit it.
+    """Create a short link for `url`; returns once it is committed.
 
-    A generated code comes from this process's counter block through the keyed permutation; the
-    (domain, code) unique constraint is the final guard (a generated code can equal an existing
-    alias), on which the next counter value is tried. The counter value is taken before this
-    request's session first uses a connection: a request waiting for the next block must not
-    hold a pooled connection that the block reservation itself may need. An alias is inserted
-    as is: if the constraint refuses it, it is taken. Anonymous callers (`owner_id` None) get
-    generated codes on the main host only. Raises RejectedUrl, InvalidAlias, InvalidExpiry,
-    DomainNotUsable (422), SignInRequired (401), AliasTaken (409).
+    The INSERT goes through the process's group-commit writer (`writer.LinkWriter`), which also
+    applies the loop rule (the target may not be a verified short domain) in the same
+    transaction; so a plain create opens no session of its own. Only a custom `domain` costs one
+    read (is it the caller's verified domain?). A generated code comes from this process's
+    counter block through the keyed permutation; the (domain, code) unique constraint is the
+    final guard (a generated code can equal an existing alias), on which the next counter value
+    is tried. An alias is inserted as is: if the constraint refuses it, it is taken. Anonymous
+    callers (`owner_id` None) get generated codes on the main host only. Raises RejectedUrl,
+    InvalidAlias, InvalidExpiry, DomainNotUsable (422), SignInRequired (401), AliasTaken (409),
+    WriterClosed (503, during shutdown).
     """
     if owner_id is None and (alias is not None or domain is not None):
         raise SignInRequired("Sign in to choose an alias or a custom domain.")
     now = utcnow()
     check_expiry(expires_at, now)
     target = check_url_rules(state, url)
+    target_host = (urlsplit(target).hostname or "").lower()
     code = normalize_alias(alias) if alias is not None else None
-    counter_value = await state.allocator.next_value() if code is None else None
-    await check_not_custom_domain(session, target)
     domain_id, domain_host = MAIN_DOMAIN, None
     if domain is not None and owner_id is not None:
-        found = await usable_domain(session, owner_id, domain)
+        async with state.platform.db.session() as session:
+            found = await usable_domain(session, owner_id, domain)
         domain_id, domain_host = found.id, found.host
     values: dict[str, Any] = {
         "domain_id": domain_id,
@@ -214,38 +214,28 @@ async def shorten(
         "updated_at": now,
         "expires_at": expires_at,
         "inactivity_days": inactivity_days,
+        "last_click_at": None,
+        "click_count": 0,
+        "deleted_at": None,
     }
     if code is not None:
-        link = await _insert_link(session, values, code, is_alias=True)
+        link = await state.writer.insert(
+            {**values, "id": new_id(), "code": code, "is_alias": True}, target_host
+        )
         if link is None:
             raise AliasTaken(f"The alias {code!r} is taken; choose another.")
     else:
-        assert counter_value is not None
         for _ in range(GENERATION_ATTEMPTS):
-            code = state.codes.code_for(counter_value)
-            link = await _insert_link(session, values, code, is_alias=False)
+            code = state.codes.code_for(await state.allocator.next_value())
+            link = await state.writer.insert(
+                {**values, "id": new_id(), "code": code, "is_alias": False}, target_host
+            )
             if link is not None:
                 break
-            counter_value = await state.allocator.next_value()
         else:
             raise RuntimeError("no free generated code after several counter values")
-    await session.commit()
     await state.links.invalidate(domain_id, code)
     return LinkView(link, domain_host)
-
-
-async def _insert_link(
-    session: AsyncSession, values: Mapping[str, Any], code: str, *, is_alias: bool
-) -> Link | None:
-    """INSERT … ON CONFLICT (domain_id, code) DO NOTHING RETURNING; None when the code is taken."""
-    statement = (
-        dialect_insert(session.get_bind().dialect.name, Link)
-        .values(id=new_id(), code=code, is_alias=is_alias, **values)
-        .on_conflict_do_nothing(index_elements=["domain_id", "code"])
-        .returning(Link)
-    )
-    link: Link | None = (await session.scalars(statement)).one_or_none()
-    return link
 
 
 async def domain_hosts(session: AsyncSession, domain_ids: Iterable[int]) -> dict[int, str]:
