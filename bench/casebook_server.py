@@ -8,24 +8,22 @@ from __future__ import annotations
 
 import os
 import secrets
-import shutil
 import subprocess
 import sys
 import tempfile
 import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from types import TracebackType
 
 import httpx
 
-from bench.process import free_port, stop_process, wait_for_port
+from bench.process import ScratchProcess, free_port, wait_for_port
 
 _CASEBOOK = [sys.executable, "-c", "from casebook.cli import main; main()"]
 """The `casebook` command of this interpreter's installation, wherever its scripts are."""
 
 
-class CasebookServer:
+class CasebookServer(ScratchProcess):
     """`casebook serve --only <systems> --workers <workers>` on 127.0.0.1:<free port>.
 
     Embedded (SQLite under a temporary directory, in-process cache) unless `database_url` and
@@ -44,7 +42,7 @@ class CasebookServer:
     ) -> None:
         self._systems = list(systems)
         self._workers = workers
-        self._root = Path(tempfile.mkdtemp(prefix="casebook-bench-"))
+        super().__init__(Path(tempfile.mkdtemp(prefix="casebook-bench-")))
         self._env = {
             **os.environ,
             "CASEBOOK_VAR_DIR": str(self._root / "var"),
@@ -56,7 +54,6 @@ class CasebookServer:
             **(env or {}),
         }
         self._env.pop("CASEBOOK_SYSTEMS", None)
-        self._process: subprocess.Popen[bytes] | None = None
         self.port = free_port()
 
     @property
@@ -116,14 +113,3 @@ class CasebookServer:
         if not path.exists():
             return ""
         return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        if self._process is not None:
-            stop_process(self._process)
-            self._process = None
-        shutil.rmtree(self._root, ignore_errors=True)

@@ -11,9 +11,8 @@ import shutil
 import subprocess
 import tempfile
 from pathlib import Path
-from types import TracebackType
 
-from bench.process import free_port, stop_process, wait_for_port
+from bench.process import ScratchProcess, free_port, wait_for_port
 
 NGINX_HINT = "nginx is not installed: apt-get install nginx-light"
 
@@ -39,7 +38,7 @@ http {{
 """
 
 
-class NginxRedirect:
+class NginxRedirect(ScratchProcess):
     """A foreground nginx on a free loopback port answering every path with a 302.
 
     Use as a context manager; `url` is its base URL. Raises FileNotFoundError with the package
@@ -54,8 +53,7 @@ class NginxRedirect:
             raise FileNotFoundError(NGINX_HINT)
         self._binary = binary
         self._location = location
-        self._root = Path(tempfile.mkdtemp(prefix="casebook-bench-nginx-"))
-        self._process: subprocess.Popen[bytes] | None = None
+        super().__init__(Path(tempfile.mkdtemp(prefix="casebook-bench-nginx-")))
         self.port = free_port()
 
     @property
@@ -85,14 +83,3 @@ class NginxRedirect:
             self.__exit__(None, None, None)
             raise RuntimeError(f"nginx did not start: {log.strip()}") from None
         return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        if self._process is not None:
-            stop_process(self._process)
-            self._process = None
-        shutil.rmtree(self._root, ignore_errors=True)

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import shutil
 import signal
 import socket
 import subprocess
 import time
+from pathlib import Path
+from types import TracebackType
 
 from tests.servers import free_port
 
-__all__ = ["free_port", "stop_process", "wait_for_port"]
+__all__ = ["ScratchProcess", "free_port", "stop_process", "wait_for_port"]
 
 
 def wait_for_port(
@@ -39,3 +42,23 @@ def stop_process(process: subprocess.Popen[bytes], timeout_s: float = 15.0) -> N
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
+
+
+class ScratchProcess:
+    """A child process with a scratch directory of its own; leaving the `with` block stops the
+    process and removes the directory. Subclasses start `_process` in `__enter__`."""
+
+    def __init__(self, root: Path) -> None:
+        self._root = root
+        self._process: subprocess.Popen[bytes] | None = None
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        if self._process is not None:
+            stop_process(self._process)
+            self._process = None
+        shutil.rmtree(self._root, ignore_errors=True)

@@ -18,6 +18,7 @@ from urllib.parse import quote
 
 from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from casebook.platform.auth import service
 from casebook.platform.auth.cookies import (
@@ -27,8 +28,10 @@ from casebook.platform.auth.cookies import (
 )
 from casebook.platform.auth.deps import client_ip
 from casebook.platform.auth.passwords import PASSWORD_MAX_LENGTH, PASSWORD_MIN_LENGTH
+from casebook.platform.auth.service import TokenPair
 from casebook.platform.context import Platform, get_platform
 from casebook.platform.errors import Problem
+from casebook.platform.settings import Settings
 from casebook.web.csrf import SameOrigin
 from casebook.web.redirects import MAX_NEXT_LENGTH, safe_next
 from casebook.web.templating import Templates
@@ -117,14 +120,7 @@ async def login_submit(
     target = safe_next(next)
     try:
         async with platform.db.session() as session:
-            tokens = await service.authenticate(
-                session,
-                platform.settings,
-                email,
-                password,
-                limiter=platform.rate_limiter,
-                client_ip=client_ip(request),
-            )
+            tokens = await _sign_in(session, platform, request, email, password)
     except Problem as problem:
         return _form_page(
             request,
@@ -135,8 +131,27 @@ async def login_submit(
             problem=problem,
             email=email,
         )
+    return _signed_in(target, tokens, platform.settings)
+
+
+async def _sign_in(
+    session: AsyncSession, platform: Platform, request: Request, email: str, password: str
+) -> TokenPair:
+    """Check the credentials (throttled per IP and e-mail) and issue the session's tokens."""
+    return await service.authenticate(
+        session,
+        platform.settings,
+        email,
+        password,
+        limiter=platform.rate_limiter,
+        client_ip=client_ip(request),
+    )
+
+
+def _signed_in(target: str, tokens: TokenPair, settings: Settings) -> Response:
+    """Go to `target` (303) carrying the new session's cookies."""
     response = _see_other(target)
-    set_session_cookies(response, tokens, platform.settings)
+    set_session_cookies(response, tokens, settings)
     return response
 
 
@@ -166,14 +181,7 @@ async def register_submit(
             await service.register_user(
                 session, email, password, display_name, settings=platform.settings
             )
-            tokens = await service.authenticate(
-                session,
-                platform.settings,
-                email,
-                password,
-                limiter=platform.rate_limiter,
-                client_ip=client_ip(request),
-            )
+            tokens = await _sign_in(session, platform, request, email, password)
     except Problem as problem:
         return _form_page(
             request,
@@ -185,9 +193,7 @@ async def register_submit(
             email=email,
             display_name=display_name,
         )
-    response = _see_other(target)
-    set_session_cookies(response, tokens, platform.settings)
-    return response
+    return _signed_in(target, tokens, platform.settings)
 
 
 @router.get("/logout", response_class=HTMLResponse)
