@@ -15,6 +15,7 @@ from fastapi import FastAPI
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from casebook import __version__
+from casebook.engines import schedule_engine_jobs
 from casebook.migrations import upgrade
 from casebook.platform.context import Platform
 from casebook.platform.errors import install_problem_handlers
@@ -54,6 +55,7 @@ def create_app(settings: Settings | None = None, *, only: Sequence[str] = ()) ->
         register_purge_job(platform)
         await platform.jobs.start()  # after every system has registered its job handlers
         await schedule_purge(platform)
+        await schedule_engine_jobs(platform)
         if settings.loads_demo_data:
             for system in systems:
                 if system.demo:

@@ -10,6 +10,7 @@ import typer
 from casebook.platform.settings import Settings
 
 if TYPE_CHECKING:
+    from casebook.engines.ledger.verify import Report
     from casebook.platform.capacity import CapacityModel
 
 app = typer.Typer(
@@ -301,6 +302,41 @@ def bench(
     sys.path.insert(0, str(root))
     module = importlib.import_module(f"bench.{script.stem}")
     raise typer.Exit(module.main(list(ctx.args)))
+
+
+ledger_app = typer.Typer(help="The ledger engine's books.", no_args_is_help=True)
+app.add_typer(ledger_app, name="ledger")
+
+
+@ledger_app.command("verify")
+def ledger_verify() -> None:
+    """Recompute every balance from the transfers and check the books; exit 1 on any break.
+
+    Checks: per currency the balances sum to zero; no non-negative account is below zero; each
+    account's counters equal the sums of its transfers; every hold is resolved at most once and
+    as its status says; running balances agree with the counters.
+    """
+    settings = Settings()
+    report = asyncio.run(_ledger_verify(settings))
+    typer.echo(f"{report.accounts:,} accounts, {report.transfers:,} transfers")
+    for line in report.breaks:
+        typer.echo(f"BREAK  {line}")
+    if not report.ok:
+        typer.echo(f"{len(report.breaks)} break(s): the books do not balance")
+        raise typer.Exit(1)
+    typer.echo("ok: the books balance")
+
+
+async def _ledger_verify(settings: Settings) -> Report:
+    from casebook.engines.ledger.verify import verify
+    from casebook.platform.db import Database
+
+    db = Database(settings.resolved_database_url)
+    try:
+        async with db.session() as session:
+            return await verify(session, progress=lambda step: typer.echo(f"checking {step}…"))
+    finally:
+        await db.dispose()
 
 
 def main() -> None:

@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from fastapi import Depends, Request
-from sqlalchemy import BigInteger, DateTime, MetaData, event
+from sqlalchemy import BigInteger, Connection, DateTime, MetaData, event
 from sqlalchemy.engine.interfaces import DBAPIConnection
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
@@ -71,11 +71,29 @@ def _sqlite_pragmas(dbapi_connection: DBAPIConnection, _record: ConnectionPoolEn
     cursor.close()
 
 
+SQLITE_BEGIN = "sqlite_begin"
+"""Execution option naming the SQLite BEGIN mode of a connection's next transaction."""
+
+
+def _sqlite_begin(conn: Connection) -> None:
+    """BEGIN IMMEDIATE for write sessions; other sessions keep the driver's own behaviour.
+
+    The driver runs SELECTs outside a transaction and opens a DEFERRED one at the first write.
+    Reads in a write session must see the state the writes apply to, and a DEFERRED transaction
+    that reads and then writes fails at once with SQLITE_BUSY when another writer committed in
+    between (WAL cannot upgrade a stale snapshot; busy_timeout does not help). IMMEDIATE takes
+    the write lock at BEGIN, so the transaction queues instead and its reads are current.
+    """
+    if conn.get_execution_options().get(SQLITE_BEGIN) == "IMMEDIATE":
+        conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+
 def create_engine(url: str, *, pool_size: int = 10) -> AsyncEngine:
     """An async engine for `url`, with SQLite tuned for concurrent readers and one writer."""
     if url.startswith("sqlite"):
         engine = create_async_engine(url, connect_args={"timeout": 30})
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
+        event.listen(engine.sync_engine, "begin", _sqlite_begin)
         return engine
     return create_async_engine(url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True)
 
@@ -93,10 +111,18 @@ class Database:
         return self.engine.dialect.name == "sqlite"
 
     @asynccontextmanager
-    async def session(self) -> AsyncIterator[AsyncSession]:
-        """A session that commits on success and rolls back on error."""
+    async def session(self, *, write: bool = False) -> AsyncIterator[AsyncSession]:
+        """A session that commits on success and rolls back on error.
+
+        `write=True` is for units of work that read and then write rows other requests also
+        write (balances, stock, seats): on SQLite the transaction takes the database's write lock
+        at BEGIN, so it waits its turn instead of failing with "database is locked" when it
+        writes. On PostgreSQL it changes nothing (use row locks or atomic statements there).
+        """
         async with self.sessions() as session:
             try:
+                if write and self.is_sqlite:
+                    await session.connection(execution_options={SQLITE_BEGIN: "IMMEDIATE"})
                 yield session
                 await session.commit()
             except BaseException:
@@ -117,3 +143,16 @@ async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
 Session = Annotated[AsyncSession, Depends(get_session, scope="function")]
 """The request's session as an endpoint parameter. `scope="function"` commits before the response
 is sent, so a client never sees a 2xx for a write that then fails to commit."""
+
+
+async def get_write_session(request: Request) -> AsyncIterator[AsyncSession]:
+    """A write session for this request (see `Database.session(write=True)`), committed when the
+    endpoint returns."""
+    database: Database = request.app.state.platform.db
+    async with database.session(write=True) as session:
+        yield session
+
+
+WriteSession = Annotated[AsyncSession, Depends(get_write_session, scope="function")]
+"""The request's session for endpoints that move money or take stock: on SQLite it holds the write
+lock from its first statement, so read-then-write use cases cannot fail on a stale snapshot."""

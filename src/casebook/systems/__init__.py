@@ -6,6 +6,7 @@ import importlib
 from functools import cache
 from pathlib import Path
 
+from casebook.engines import import_engine_models
 from casebook.platform.registry import System, load_catalog
 
 CATALOG_PATH = Path(__file__).with_name("catalog.toml")
@@ -36,7 +37,8 @@ def all_systems() -> tuple[System, ...]:
 
 
 def import_models() -> None:
-    """Import every built system's models so `Base.metadata` holds all tables."""
+    """Import every engine's and built system's models so `Base.metadata` holds all tables."""
+    import_engine_models()
     for system in all_systems():
         if system.models_module:
             importlib.import_module(system.models_module)

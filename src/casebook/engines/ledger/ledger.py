@@ -1,0 +1,400 @@
+"""The ledger on a database: `plan_batch` run inside the caller's transaction.
+
+`Ledger(session)` works in the caller's unit of work, so a system's own rows (a payment, a pledge)
+and the money they move commit or roll back together. One `create_transfers` call costs a fixed
+number of statements whatever the batch size:
+
+1. lock the batch's accounts — PostgreSQL `SELECT … ORDER BY id FOR UPDATE` (always in id order,
+   so two batches cannot deadlock on accounts); SQLite takes the database write lock with a
+   no-op UPDATE (one writer at a time is SQLite's model);
+2. read, now that nothing can change under us, the stored transfers that share the batch's ids and
+   the pending transfers it posts or voids; take sequence numbers and the database clock;
+3. decide every transfer in memory (`plan_batch`, O(1) each);
+4. write: one multi-row INSERT of the accepted transfers, one executemany of counter increments
+   (`debits_posted = debits_posted + :d`, never a value computed from a read), one of pending
+   status changes guarded by `pending_status = 'pending'`.
+
+The table's CHECK constraint refuses a counter that breaks an account's non-negative rule, so even
+a bug above this layer cannot overdraw an account: the transaction would fail instead.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, cast
+
+from sqlalchemy import Row, Table, bindparam, func, insert, select, text, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from casebook.engines.ledger.domain import (
+    CURRENCY,
+    MAX_BATCH,
+    AccountKind,
+    AccountState,
+    Outcome,
+    PendingStatus,
+    StoredTransfer,
+    Transfer,
+    TransferKind,
+    plan_batch,
+)
+from casebook.engines.ledger.errors import AccountNotFound, BatchTooLarge, refusal
+from casebook.engines.ledger.models import LedgerAccount, LedgerTransfer
+from casebook.platform.db import utcnow
+from casebook.platform.ids import new_id
+
+ACCOUNTS = cast(Table, LedgerAccount.__table__)
+TRANSFERS = cast(Table, LedgerTransfer.__table__)
+
+
+@dataclass(frozen=True, slots=True)
+class Account:
+    """An account and its counters (minor units of `currency`)."""
+
+    id: int
+    owner: str
+    name: str
+    currency: str
+    kind: AccountKind
+    allow_negative: bool
+    debits_pending: int
+    debits_posted: int
+    credits_pending: int
+    credits_posted: int
+    created_at: datetime
+
+    @property
+    def credit_normal(self) -> bool:
+        return self.kind.credit_normal
+
+    @property
+    def posted(self) -> int:
+        """The posted balance on the normal side: a wallet's money, an asset's holdings."""
+        net = self.credits_posted - self.debits_posted
+        return net if self.credit_normal else -net
+
+    @property
+    def held(self) -> int:
+        """Outgoing holds (pending transfers that would reduce the balance)."""
+        return self.debits_pending if self.credit_normal else self.credits_pending
+
+    @property
+    def incoming(self) -> int:
+        """Incoming pending transfers (not spendable until posted)."""
+        return self.credits_pending if self.credit_normal else self.debits_pending
+
+    @property
+    def available(self) -> int:
+        """What the account may still spend: posted less outgoing holds."""
+        return self.posted - self.held
+
+
+def _account(row: Row[Any]) -> Account:
+    return Account(
+        id=row.id,
+        owner=row.owner,
+        name=row.name,
+        currency=row.currency,
+        kind=AccountKind(row.kind),
+        allow_negative=bool(row.allow_negative),
+        debits_pending=row.debits_pending,
+        debits_posted=row.debits_posted,
+        credits_pending=row.credits_pending,
+        credits_posted=row.credits_posted,
+        created_at=row.created_at,
+    )
+
+
+def stored_transfer(row: Row[Any]) -> StoredTransfer:
+    return StoredTransfer(
+        id=row.id,
+        seq=row.seq,
+        kind=TransferKind(row.kind),
+        debit_account_id=row.debit_account_id,
+        credit_account_id=row.credit_account_id,
+        amount=row.amount,
+        pending_id=row.pending_id,
+        pending_status=PendingStatus(row.pending_status) if row.pending_status else None,
+        timeout=row.timeout,
+        timeout_at=row.timeout_at,
+        code=row.code,
+        reference=row.reference,
+        debit_balance=row.debit_balance,
+        credit_balance=row.credit_balance,
+        created_at=row.created_at,
+    )
+
+
+def _in(column: Any, values: Iterable[int]) -> Any:
+    return column.in_(sorted(set(values)))
+
+
+class Ledger:
+    """Double-entry accounts and transfers in the caller's transaction (see the module docstring).
+
+    On SQLite, open the session with `Database.session(write=True)` (or the `WriteSession`
+    dependency) when the unit of work reads its own rows before moving money, so those reads are
+    current too; the ledger's own reads are always taken under its lock.
+    """
+
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+        self._postgres = session.get_bind().dialect.name == "postgresql"
+
+    # Accounts
+
+    async def open_account(
+        self,
+        *,
+        owner: str,
+        name: str,
+        currency: str,
+        kind: AccountKind,
+        allow_negative: bool = False,
+    ) -> Account:
+        """The account (owner, name, currency), created on first use; O(log n).
+
+        Opening is idempotent: concurrent callers get the same account. Its kind and
+        allow_negative are fixed by whoever created it first.
+        """
+        if not CURRENCY.match(currency):
+            raise ValueError(
+                f"currency must be 3-10 upper-case letters or digits, not {currency!r}"
+            )
+        if not owner or len(owner) > 100 or not name or len(name) > 64:
+            raise ValueError("owner (1-100 chars) and name (1-64 chars) are required")
+        values = {
+            "id": new_id(),
+            "owner": owner,
+            "name": name,
+            "currency": currency,
+            "kind": kind.value,
+            "credit_normal": kind.credit_normal,
+            "allow_negative": allow_negative,
+            "debits_pending": 0,
+            "debits_posted": 0,
+            "credits_pending": 0,
+            "credits_posted": 0,
+            "created_at": utcnow(),
+        }
+        dialect = postgresql if self._postgres else sqlite
+        statement = dialect.insert(ACCOUNTS).values(values).on_conflict_do_nothing()
+        await self.session.execute(statement)
+        row = (
+            await self.session.execute(
+                select(ACCOUNTS).where(
+                    ACCOUNTS.c.owner == owner,
+                    ACCOUNTS.c.name == name,
+                    ACCOUNTS.c.currency == currency,
+                )
+            )
+        ).one()
+        return _account(row)
+
+    async def account(self, account_id: int) -> Account:
+        """The account with its current counters; raises AccountNotFound."""
+        row = (
+            await self.session.execute(select(ACCOUNTS).where(ACCOUNTS.c.id == account_id))
+        ).first()
+        if row is None:
+            raise AccountNotFound(f"There is no ledger account {account_id}.")
+        return _account(row)
+
+    async def accounts(self, account_ids: Iterable[int]) -> dict[int, Account]:
+        """The named accounts that exist, by id."""
+        ids = list(account_ids)
+        if not ids:
+            return {}
+        rows = (await self.session.execute(select(ACCOUNTS).where(_in(ACCOUNTS.c.id, ids)))).all()
+        return {row.id: _account(row) for row in rows}
+
+    async def accounts_of(self, owner: str) -> list[Account]:
+        """Every account of `owner`, oldest first."""
+        rows = await self.session.execute(
+            select(ACCOUNTS).where(ACCOUNTS.c.owner == owner).order_by(ACCOUNTS.c.id)
+        )
+        return [_account(row) for row in rows]
+
+    # Transfers
+
+    async def transfer(self, transfer: Transfer) -> StoredTransfer:
+        """Make one transfer, or find it made already (a retry); raises `TransferRefused`.
+
+        Returns the stored transfer either way.
+        """
+        (outcome,) = await self.create_transfers([transfer])
+        if not outcome.succeeded:
+            raise refusal(outcome)
+        stored = await self.get_transfer(transfer.id)
+        assert stored is not None
+        return stored
+
+    async def get_transfer(self, transfer_id: int) -> StoredTransfer | None:
+        row = (
+            await self.session.execute(select(TRANSFERS).where(TRANSFERS.c.id == transfer_id))
+        ).first()
+        return stored_transfer(row) if row is not None else None
+
+    async def transfers(self, transfer_ids: Iterable[int]) -> dict[int, StoredTransfer]:
+        ids = list(transfer_ids)
+        if not ids:
+            return {}
+        rows = await self.session.execute(select(TRANSFERS).where(_in(TRANSFERS.c.id, ids)))
+        return {row.id: stored_transfer(row) for row in rows}
+
+    async def create_transfers(self, transfers: Sequence[Transfer]) -> list[Outcome]:
+        """Decide and record a batch of transfers; one `Outcome` per transfer, in order.
+
+        Business refusals (insufficient funds, a hold already captured…) are outcomes, not
+        exceptions: the accepted transfers of the batch stand, and a linked chain stands or falls
+        as one. Raises BatchTooLarge over MAX_BATCH transfers. O(n) Python work and a constant
+        number of statements for n transfers.
+        """
+        if len(transfers) > MAX_BATCH:
+            raise BatchTooLarge(f"At most {MAX_BATCH} transfers per batch; got {len(transfers)}.")
+        if not transfers:
+            return []
+        pending_ids = {t.pending_id for t in transfers if t.pending_id > 0}
+        account_ids = {
+            a for t in transfers for a in (t.debit_account_id, t.credit_account_id) if a > 0
+        }
+        if pending_ids:
+            known = await self.session.execute(
+                select(TRANSFERS.c.debit_account_id, TRANSFERS.c.credit_account_id).where(
+                    _in(TRANSFERS.c.id, pending_ids)
+                )
+            )
+            for debit_id, credit_id in known:
+                account_ids.update((debit_id, credit_id))
+
+        accounts = await self._lock(account_ids)
+        stored = await self.transfers({t.id for t in transfers if t.id > 0} | pending_ids)
+        existing = {i: stored[i] for i in {t.id for t in transfers} if i in stored}
+        pendings = {i: stored[i] for i in pending_ids if i in stored}
+        now, seqs = await self._clock_and_sequence(len(transfers))
+
+        plan = plan_batch(transfers, accounts, pendings, existing, now=now, seqs=iter(seqs))
+        await self._write(plan.inserts, plan.deltas, plan.resolved)
+        return plan.outcomes
+
+    async def _lock(self, account_ids: set[int]) -> dict[int, AccountState]:
+        columns = (
+            ACCOUNTS.c.id,
+            ACCOUNTS.c.currency,
+            ACCOUNTS.c.credit_normal,
+            ACCOUNTS.c.allow_negative,
+            ACCOUNTS.c.debits_pending,
+            ACCOUNTS.c.debits_posted,
+            ACCOUNTS.c.credits_pending,
+            ACCOUNTS.c.credits_posted,
+        )
+        query = select(*columns).where(_in(ACCOUNTS.c.id, account_ids)).order_by(ACCOUNTS.c.id)
+        if self._postgres:
+            query = query.with_for_update()
+        else:
+            # The first write of the transaction takes SQLite's write lock (a no-op when the
+            # session began IMMEDIATE); from here on every read is current.
+            await self.session.execute(
+                update(ACCOUNTS).where(ACCOUNTS.c.id == -1).values(id=ACCOUNTS.c.id)
+            )
+        if not account_ids:
+            return {}
+        rows = await self.session.execute(query)
+        return {
+            row.id: AccountState(
+                id=row.id,
+                currency=row.currency,
+                credit_normal=bool(row.credit_normal),
+                allow_negative=bool(row.allow_negative),
+                debits_pending=row.debits_pending,
+                debits_posted=row.debits_posted,
+                credits_pending=row.credits_pending,
+                credits_posted=row.credits_posted,
+            )
+            for row in rows
+        }
+
+    async def _clock_and_sequence(self, count: int) -> tuple[datetime, list[int]]:
+        """The database's clock and `count` fresh sequence numbers, taken under the lock, so a
+        later transfer on the same account always gets a later seq and time."""
+        if self._postgres:
+            rows = (
+                await self.session.execute(
+                    text(
+                        "SELECT clock_timestamp() AS now, nextval('ledger_transfer_seq') AS seq"
+                        " FROM generate_series(1, :n) ORDER BY 2"
+                    ),
+                    {"n": count},
+                )
+            ).all()
+            return rows[0].now, [row.seq for row in rows]
+        last = (
+            await self.session.execute(select(func.coalesce(func.max(TRANSFERS.c.seq), 0)))
+        ).scalar_one()
+        return utcnow(), list(range(last + 1, last + 1 + count))
+
+    async def _write(
+        self,
+        inserts: Sequence[StoredTransfer],
+        deltas: dict[int, Any],
+        resolved: dict[int, PendingStatus],
+    ) -> None:
+        if inserts:
+            await self.session.execute(
+                insert(TRANSFERS),
+                [
+                    {
+                        "id": row.id,
+                        "seq": row.seq,
+                        "kind": row.kind.value,
+                        "debit_account_id": row.debit_account_id,
+                        "credit_account_id": row.credit_account_id,
+                        "amount": row.amount,
+                        "pending_id": row.pending_id,
+                        "pending_status": row.pending_status.value if row.pending_status else None,
+                        "timeout": row.timeout,
+                        "timeout_at": row.timeout_at,
+                        "code": row.code,
+                        "reference": row.reference,
+                        "debit_balance": row.debit_balance,
+                        "credit_balance": row.credit_balance,
+                        "created_at": row.created_at,
+                    }
+                    for row in inserts
+                ],
+            )
+        changes = [
+            {
+                "account": account_id,
+                "dp": d.debits_pending,
+                "dpo": d.debits_posted,
+                "cp": d.credits_pending,
+                "cpo": d.credits_posted,
+            }
+            for account_id, d in sorted(deltas.items())
+            if d.debits_pending or d.debits_posted or d.credits_pending or d.credits_posted
+        ]
+        if changes:
+            await self.session.execute(
+                update(ACCOUNTS)
+                .where(ACCOUNTS.c.id == bindparam("account"))
+                .values(
+                    debits_pending=ACCOUNTS.c.debits_pending + bindparam("dp"),
+                    debits_posted=ACCOUNTS.c.debits_posted + bindparam("dpo"),
+                    credits_pending=ACCOUNTS.c.credits_pending + bindparam("cp"),
+                    credits_posted=ACCOUNTS.c.credits_posted + bindparam("cpo"),
+                ),
+                changes,
+            )
+        if resolved:
+            await self.session.execute(
+                update(TRANSFERS)
+                .where(
+                    TRANSFERS.c.id == bindparam("pending"), TRANSFERS.c.pending_status == "pending"
+                )
+                .values(pending_status=bindparam("status")),
+                [{"pending": pid, "status": status.value} for pid, status in resolved.items()],
+            )
