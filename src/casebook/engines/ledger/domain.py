@@ -184,9 +184,10 @@ class AccountState:
         return (self.debits_pending, self.debits_posted, self.credits_pending, self.credits_posted)
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class StoredTransfer:
-    """A transfer as the ledger recorded it."""
+    """A transfer as the ledger recorded it (treat as read-only; not frozen because a frozen
+    dataclass costs a `object.__setattr__` per field, which is measurable on large batches)."""
 
     id: int
     seq: int
@@ -304,6 +305,7 @@ def plan_batch(
     `seqs` yields increasing sequence numbers for accepted transfers.
     """
     plan = BatchPlan(outcomes=[Outcome.OK] * len(transfers))
+    initial = {account_id: account.counters() for account_id, account in accounts.items()}
     pending_status: dict[int, PendingStatus | None] = {}
     for start, end, closed in chains(transfers):
         if not closed:
@@ -323,6 +325,12 @@ def plan_batch(
                         plan.outcomes[j] = Outcome.LINKED_EVENT_FAILED
                 break
     plan.resolved = {pid: status for pid, status in pending_status.items() if status is not None}
+    for account_id, before in initial.items():
+        after = accounts[account_id].counters()
+        if after != before:
+            plan.deltas[account_id] = AccountDelta(
+                *(a - b for a, b in zip(after, before, strict=True))
+            )
     return plan
 
 
@@ -399,34 +407,33 @@ def _apply(
     if debit.currency != credit.currency:
         return Outcome.CURRENCIES_MUST_MATCH
 
-    delta_debit = AccountDelta()
-    delta_credit = AccountDelta()
+    # A debit only ever changes the debit account's debit counters, a credit the credit
+    # account's credit counters: two (pending, posted) increments describe the whole transfer.
     if t.kind is TransferKind.SINGLE:
-        delta_debit.debits_posted = amount
-        delta_credit.credits_posted = amount
+        pending_delta, posted_delta = 0, amount
     elif t.kind is TransferKind.PENDING:
-        delta_debit.debits_pending = amount
-        delta_credit.credits_pending = amount
+        pending_delta, posted_delta = amount, 0
+    elif t.kind is TransferKind.POST:
+        pending_delta, posted_delta = -release, amount
     else:
-        delta_debit.debits_pending = -release
-        delta_credit.credits_pending = -release
-        if t.kind is TransferKind.POST:
-            delta_debit.debits_posted = amount
-            delta_credit.credits_posted = amount
+        pending_delta, posted_delta = -release, 0
 
-    before = debit.counters(), credit.counters()
-    _add(debit, delta_debit)
-    _add(credit, delta_credit)
+    if debit_id not in chain.accounts:
+        chain.accounts[debit_id] = debit.counters()
+    if credit_id not in chain.accounts:
+        chain.accounts[credit_id] = credit.counters()
+    debit.debits_pending += pending_delta
+    debit.debits_posted += posted_delta
+    credit.credits_pending += pending_delta
+    credit.credits_posted += posted_delta
     if debit.breaks_rule() or credit.breaks_rule():
         outcome = Outcome.EXCEEDS_CREDITS if debit.breaks_rule() else Outcome.EXCEEDS_DEBITS
-        _restore(debit, before[0])
-        _restore(credit, before[1])
+        debit.debits_pending -= pending_delta
+        debit.debits_posted -= posted_delta
+        credit.credits_pending -= pending_delta
+        credit.credits_posted -= posted_delta
         return outcome
-    chain.accounts.setdefault(debit.id, before[0])
-    chain.accounts.setdefault(credit.id, before[1])
 
-    _merge(plan.deltas.setdefault(debit_id, AccountDelta()), delta_debit)
-    _merge(plan.deltas.setdefault(credit_id, AccountDelta()), delta_credit)
     row = StoredTransfer(
         id=t.id,
         seq=next(seqs),
@@ -456,29 +463,6 @@ def _apply(
     return Outcome.OK
 
 
-def _add(account: AccountState, delta: AccountDelta) -> None:
-    account.debits_pending += delta.debits_pending
-    account.debits_posted += delta.debits_posted
-    account.credits_pending += delta.credits_pending
-    account.credits_posted += delta.credits_posted
-
-
-def _merge(into: AccountDelta, delta: AccountDelta) -> None:
-    into.debits_pending += delta.debits_pending
-    into.debits_posted += delta.debits_posted
-    into.credits_pending += delta.credits_pending
-    into.credits_posted += delta.credits_posted
-
-
-def _restore(account: AccountState, counters: tuple[int, int, int, int]) -> None:
-    (
-        account.debits_pending,
-        account.debits_posted,
-        account.credits_pending,
-        account.credits_posted,
-    ) = counters
-
-
 def _undo(
     chain: _Chain,
     accounts: dict[int, AccountState],
@@ -487,18 +471,15 @@ def _undo(
     pending_status: dict[int, PendingStatus | None],
     plan: BatchPlan,
 ) -> None:
-    """Roll back the chain's accepted transfers: counters, deltas, rows and pending statuses."""
+    """Roll back the chain's accepted transfers: counters, rows and pending statuses."""
     for account_id, counters in chain.accounts.items():
         account = accounts[account_id]
-        delta = plan.deltas.setdefault(account_id, AccountDelta())
-        now_counters = account.counters()
-        _merge(
-            delta,
-            AccountDelta(
-                *(before - after for before, after in zip(counters, now_counters, strict=True))
-            ),
-        )
-        _restore(account, counters)
+        (
+            account.debits_pending,
+            account.debits_posted,
+            account.credits_pending,
+            account.credits_posted,
+        ) = counters
     for pending_id, status in chain.pendings.items():
         if status is None:
             pending_status.pop(pending_id, None)

@@ -48,6 +48,8 @@ from casebook.engines.ledger.models import LedgerAccount, LedgerTransfer
 from casebook.platform.db import utcnow
 from casebook.platform.ids import new_id
 
+SEQ_BATCH_BITS = 13
+assert MAX_BATCH < 1 << SEQ_BATCH_BITS
 ACCOUNTS = cast(Table, LedgerAccount.__table__)
 TRANSFERS = cast(Table, LedgerTransfer.__table__)
 
@@ -293,64 +295,66 @@ class Ledger:
         return plan.outcomes
 
     async def _lock(self, account_ids: set[int]) -> dict[int, AccountState]:
-        columns = (
-            ACCOUNTS.c.id,
-            ACCOUNTS.c.currency,
-            ACCOUNTS.c.credit_normal,
-            ACCOUNTS.c.allow_negative,
-            ACCOUNTS.c.debits_pending,
-            ACCOUNTS.c.debits_posted,
-            ACCOUNTS.c.credits_pending,
-            ACCOUNTS.c.credits_posted,
-        )
-        query = (
-            select(*columns)
-            .where(_in(ACCOUNTS.c.id, account_ids, self._postgres))
-            .order_by(ACCOUNTS.c.id)
-        )
+        """Lock the accounts (id order) and read their counters; O(k log n) for k accounts."""
         if self._postgres:
-            query = query.with_for_update()
+            if not account_ids:
+                return {}
+            # Straight to asyncpg: records decode in C, where SQLAlchemy's row adapter would
+            # cost more than the query on a large batch.
+            driver = await self._driver()
+            rows = await driver.fetch(_PG_LOCK, sorted(account_ids))
         else:
             # The first write of the transaction takes SQLite's write lock (a no-op when the
             # session began IMMEDIATE); from here on every read is current.
             await self.session.execute(
                 update(ACCOUNTS).where(ACCOUNTS.c.id == -1).values(id=ACCOUNTS.c.id)
             )
-        if not account_ids:
-            return {}
-        rows = await self.session.execute(query)
+            if not account_ids:
+                return {}
+            columns = [ACCOUNTS.c[name] for name in _LOCK_COLUMNS]
+            query = select(*columns).where(_in(ACCOUNTS.c.id, account_ids, False))
+            rows = (await self.session.execute(query)).all()
         return {
-            row.id: AccountState(
-                id=row.id,
-                currency=row.currency,
-                credit_normal=bool(row.credit_normal),
-                allow_negative=bool(row.allow_negative),
-                debits_pending=row.debits_pending,
-                debits_posted=row.debits_posted,
-                credits_pending=row.credits_pending,
-                credits_posted=row.credits_posted,
+            row[0]: AccountState(
+                row[0], row[1], bool(row[2]), bool(row[3]), row[4], row[5], row[6], row[7]
             )
             for row in rows
         }
 
-    async def _clock_and_sequence(self, count: int) -> tuple[datetime, list[int]]:
-        """The database's clock and `count` fresh sequence numbers, taken under the lock, so a
-        later transfer on the same account always gets a later seq and time."""
+    async def _driver(self) -> Any:
+        """The asyncpg connection under this session's transaction.
+
+        SQLAlchemy's adapter opens the database transaction lazily, at its first statement; a
+        statement sent straight to asyncpg before that would run (and drop its row locks) in
+        autocommit, so one trivial statement through the session opens it first."""
+        connection = await self.session.connection()
+        raw = await connection.get_raw_connection()
+        driver: Any = raw.driver_connection
+        if not driver.is_in_transaction():
+            await connection.exec_driver_sql("SELECT 1")
+        if not driver.is_in_transaction():
+            raise RuntimeError("the ledger needs a transaction: use a session, not autocommit")
+        return driver
+
+    async def _clock_and_sequence(self, count: int) -> tuple[datetime, range]:
+        """The database's clock and `count` fresh, increasing sequence numbers, taken under the
+        lock, so a later transfer on the same account always gets a later seq and time.
+
+        PostgreSQL: one `nextval` per batch, n, numbers the batch's transfers n·2^13 + i
+        (MAX_BATCH < 2^13): one round trip whatever the batch size. SQLite has one writer at a
+        time and counts on from the largest seq (one index probe)."""
         if self._postgres:
-            rows = (
+            row = (
                 await self.session.execute(
-                    text(
-                        "SELECT clock_timestamp() AS now, nextval('ledger_transfer_seq') AS seq"
-                        " FROM generate_series(1, :n) ORDER BY 2"
-                    ),
-                    {"n": count},
+                    text("SELECT clock_timestamp(), nextval('ledger_transfer_seq')")
                 )
-            ).all()
-            return rows[0].now, [row.seq for row in rows]
+            ).one()
+            first = row[1] << SEQ_BATCH_BITS
+            return row[0], range(first, first + count)
         last = (
             await self.session.execute(select(func.coalesce(func.max(TRANSFERS.c.seq), 0)))
         ).scalar_one()
-        return utcnow(), list(range(last + 1, last + 1 + count))
+        return utcnow(), range(last + 1, last + 1 + count)
 
     async def _write(
         self,
@@ -359,8 +363,9 @@ class Ledger:
         resolved: dict[int, PendingStatus],
     ) -> None:
         """Three driver-level statements: SQLAlchemy's per-row parameter processing would cost
-        more than the database's work on large batches. PostgreSQL gets each as ONE statement
-        over arrays (`unnest`); SQLite, in-process, runs each as an executemany."""
+        more than the database's work on large batches. PostgreSQL gets the rows by binary COPY
+        and each update as ONE statement over arrays (`unnest`); SQLite, in-process, runs each
+        as an executemany."""
         rows = [
             (
                 row.id,
@@ -390,8 +395,9 @@ class Ledger:
         connection = await self.session.connection()
         if self._postgres:
             if rows:
-                await connection.exec_driver_sql(
-                    _PG_INSERT, tuple(list(c) for c in zip(*rows, strict=True))
+                driver = await self._driver()
+                await driver.copy_records_to_table(
+                    "ledger_transfers", records=rows, columns=_COLUMN_NAMES
                 )
             if changes:
                 await connection.exec_driver_sql(
@@ -413,16 +419,25 @@ class Ledger:
             await connection.exec_driver_sql(_SQLITE_RESOLVE, [(st, pid) for pid, st in statuses])
 
 
+_LOCK_COLUMNS = (
+    "id",
+    "currency",
+    "credit_normal",
+    "allow_negative",
+    "debits_pending",
+    "debits_posted",
+    "credits_pending",
+    "credits_posted",
+)
+_PG_LOCK = (
+    f"SELECT {', '.join(_LOCK_COLUMNS)} FROM ledger_accounts WHERE id = ANY($1::bigint[])"
+    " ORDER BY id FOR UPDATE"
+)
 _COLUMNS = (
     "id, seq, kind, debit_account_id, credit_account_id, amount, pending_id, pending_status,"
     " timeout, timeout_at, code, reference, debit_balance, credit_balance, created_at"
 )
-_PG_INSERT = (
-    f"INSERT INTO ledger_transfers ({_COLUMNS}) SELECT * FROM unnest("
-    "$1::bigint[], $2::bigint[], $3::varchar[], $4::bigint[], $5::bigint[], $6::bigint[],"
-    " $7::bigint[], $8::varchar[], $9::bigint[], $10::timestamptz[], $11::varchar[],"
-    " $12::varchar[], $13::bigint[], $14::bigint[], $15::timestamptz[])"
-)
+_COLUMN_NAMES = [name.strip() for name in _COLUMNS.split(",")]
 _PG_UPDATE = (
     "UPDATE ledger_accounts AS a SET debits_pending = a.debits_pending + d.dp,"
     " debits_posted = a.debits_posted + d.dpo, credits_pending = a.credits_pending + d.cp,"
