@@ -662,13 +662,15 @@ class RedisJobQueue(_Registry):
             return
         await self.queue.connect()
         functions = [(name, self._saq_function(spec)) for name, spec in self.specs.items()]
-        # SAQ's intervals in seconds, its defaults but for promotion of due jobs, whose float
-        # interval SAQ's sleep and our schedule() above both honour.
+        # SAQ's intervals in seconds. Promotion of due jobs runs at our poll interval (a float
+        # SAQ's sleep and our schedule() above both honour). The others are short because a
+        # cancellation that lands inside an upkeep call is swallowed by SAQ, which then sleeps
+        # out its interval before it notices the stop: a 60 s sweep made shutdown take 60 s.
         timers: TimersDict = {
             "schedule": cast(int, self._poll_interval),
-            "sweep": 60,
+            "sweep": 5,
             "abort": 1,
-            "worker_info": 10,
+            "worker_info": 5,
         }
         self._worker = _SaqWorker(
             self.queue,

@@ -250,3 +250,55 @@ async def test_verify_names_a_counter_that_disagrees_with_its_transfers(db: Data
     assert not report.ok
     assert any(f"account {alice.id}: counters" in line for line in report.breaks)
     assert any("USD: posted debits 100 != posted credits 105" in line for line in report.breaks)
+
+
+async def test_accounts_can_be_found_without_opening_and_walked_by_name(db: Database) -> None:
+    mint = await open_mint(db)
+    wallets = await open_wallets(db, "u:1", "u:2", "u:3")
+    async with db.session() as session:
+        ledger = Ledger(session)
+        assert await ledger.find_account(owner="u:9", name="wallet", currency="USD") is None
+        found = await ledger.find_account(owner="u:2", name="wallet", currency="USD")
+        assert found is not None and found.id == wallets[1].id
+        first = await ledger.accounts_named("wallet", "USD", limit=2)
+        rest = await ledger.accounts_named("wallet", "USD", after_id=first[-1].id, limit=2)
+        assert [a.id for a in first + rest] == sorted(w.id for w in wallets)
+        assert mint.id not in {a.id for a in first + rest}
+
+
+async def test_transfers_between_two_times_are_the_accounts_transfers_in_that_window(
+    db: Database,
+) -> None:
+    mint = await open_mint(db)
+    alice, bob = await open_wallets(db, "u:alice", "u:bob")
+    await fund(db, mint.id, alice.id, 100)
+    start = utcnow()
+    await fund(db, mint.id, alice.id, 7)
+    async with db.session(write=True) as session:
+        await Ledger(session).transfer(Transfer(new_id(), alice.id, bob.id, 5))
+    end = utcnow()
+    await fund(db, mint.id, alice.id, 1)
+    async with db.session() as session:
+        window = await Ledger(session).transfers_between(alice.id, start, end)
+    assert [(t.amount, t.credit_account_id == alice.id) for t in window] == [(7, True), (5, False)]
+
+
+async def test_a_large_batch_commits_every_transfer_it_accepts_and_no_other(db: Database) -> None:
+    mint = await open_mint(db)
+    wallets = await open_wallets(db, *(f"u:{i}" for i in range(10)))
+    batch = [Transfer(new_id(), mint.id, w.id, 50) for w in wallets]
+    batch += [
+        Transfer(new_id(), wallets[i % 10].id, wallets[(i + 1) % 10].id, 7) for i in range(150)
+    ]
+    batch.append(Transfer(new_id(), wallets[0].id, wallets[1].id, 10_000))  # more than it holds
+    async with db.session(write=True) as session:
+        outcomes = await Ledger(session).create_transfers(batch)
+    assert outcomes == [Outcome.OK] * 160 + [Outcome.EXCEEDS_CREDITS]
+    async with db.session() as session:
+        ledger = Ledger(session)
+        stored = await ledger.transfers(t.id for t in batch)
+        accounts = await ledger.accounts(w.id for w in wallets)
+        report = await verify(session)
+    assert len(stored) == 160 and batch[-1].id not in stored
+    assert [accounts[w.id].posted for w in wallets] == [50] * 10  # each gave 105 and got 105
+    assert report.ok, report.breaks

@@ -48,6 +48,8 @@ from casebook.engines.ledger.models import LedgerAccount, LedgerTransfer
 from casebook.platform.db import utcnow
 from casebook.platform.ids import new_id
 
+COPY_FROM = 64
+"""Batches of at least this many new transfers go into PostgreSQL by COPY."""
 SEQ_BATCH_BITS = 13
 assert MAX_BATCH < 1 << SEQ_BATCH_BITS
 ACCOUNTS = cast(Table, LedgerAccount.__table__)
@@ -230,6 +232,35 @@ class Ledger:
         )
         return [_account(row) for row in rows]
 
+    async def find_account(self, *, owner: str, name: str, currency: str) -> Account | None:
+        """The account (owner, name, currency) if it was opened, without opening it; O(log n)."""
+        row = (
+            await self.session.execute(
+                select(ACCOUNTS).where(
+                    ACCOUNTS.c.owner == owner,
+                    ACCOUNTS.c.name == name,
+                    ACCOUNTS.c.currency == currency,
+                )
+            )
+        ).first()
+        return _account(row) if row is not None else None
+
+    async def accounts_named(
+        self, name: str, currency: str, *, after_id: int = 0, limit: int = 1000
+    ) -> list[Account]:
+        """One page of the accounts called `name` in `currency` across owners, by id after
+        `after_id` (for jobs that walk every holder: interest, fees). O(n) scan per page: for
+        periodic jobs, not request paths."""
+        rows = await self.session.execute(
+            select(ACCOUNTS)
+            .where(
+                ACCOUNTS.c.name == name, ACCOUNTS.c.currency == currency, ACCOUNTS.c.id > after_id
+            )
+            .order_by(ACCOUNTS.c.id)
+            .limit(max(1, min(limit, 10_000)))
+        )
+        return [_account(row) for row in rows]
+
     # Transfers
 
     async def transfer(self, transfer: Transfer) -> StoredTransfer:
@@ -249,6 +280,25 @@ class Ledger:
             await self.session.execute(select(TRANSFERS).where(TRANSFERS.c.id == transfer_id))
         ).first()
         return stored_transfer(row) if row is not None else None
+
+    async def transfers_between(
+        self, account_id: int, start: datetime, end: datetime
+    ) -> list[StoredTransfer]:
+        """The account's transfers made in [start, end), oldest first (for reconciliation and
+        reports). Reads the account's (account, seq) index and filters on time: O(m) for the
+        account's m transfers, so for jobs and reports rather than request paths."""
+        rows: list[Row[Any]] = []
+        for column in (TRANSFERS.c.debit_account_id, TRANSFERS.c.credit_account_id):
+            rows += (
+                await self.session.execute(
+                    select(TRANSFERS).where(
+                        column == account_id,
+                        TRANSFERS.c.created_at >= start,
+                        TRANSFERS.c.created_at < end,
+                    )
+                )
+            ).all()
+        return sorted((stored_transfer(row) for row in rows), key=lambda t: t.seq)
 
     async def transfers(self, transfer_ids: Iterable[int]) -> dict[int, StoredTransfer]:
         ids = list(transfer_ids)
@@ -299,10 +349,17 @@ class Ledger:
         if self._postgres:
             if not account_ids:
                 return {}
-            # Straight to asyncpg: records decode in C, where SQLAlchemy's row adapter would
-            # cost more than the query on a large batch.
+            ids = sorted(account_ids)
             driver = await self._driver()
-            rows = await driver.fetch(_PG_LOCK, sorted(account_ids))
+            if driver.is_in_transaction():
+                # Straight to asyncpg: records decode in C, where SQLAlchemy's row adapter
+                # would cost more than the query on a large batch.
+                rows = await driver.fetch(_PG_LOCK, ids)
+            else:
+                # The session's first statement: through SQLAlchemy, which opens the
+                # transaction the row locks must live in.
+                connection = await self.session.connection()
+                rows = (await connection.exec_driver_sql(_PG_LOCK, (ids,))).all()
         else:
             # The first write of the transaction takes SQLite's write lock (a no-op when the
             # session began IMMEDIATE); from here on every read is current.
@@ -322,19 +379,12 @@ class Ledger:
         }
 
     async def _driver(self) -> Any:
-        """The asyncpg connection under this session's transaction.
-
-        SQLAlchemy's adapter opens the database transaction lazily, at its first statement; a
-        statement sent straight to asyncpg before that would run (and drop its row locks) in
-        autocommit, so one trivial statement through the session opens it first."""
+        """The asyncpg connection under this session (check `is_in_transaction()` before
+        sending it anything that must be transactional: SQLAlchemy's adapter opens the
+        database transaction lazily, at the first statement sent through it)."""
         connection = await self.session.connection()
         raw = await connection.get_raw_connection()
-        driver: Any = raw.driver_connection
-        if not driver.is_in_transaction():
-            await connection.exec_driver_sql("SELECT 1")
-        if not driver.is_in_transaction():
-            raise RuntimeError("the ledger needs a transaction: use a session, not autocommit")
-        return driver
+        return raw.driver_connection
 
     async def _clock_and_sequence(self, count: int) -> tuple[datetime, range]:
         """The database's clock and `count` fresh, increasing sequence numbers, taken under the
@@ -364,7 +414,8 @@ class Ledger:
     ) -> None:
         """Three driver-level statements: SQLAlchemy's per-row parameter processing would cost
         more than the database's work on large batches. PostgreSQL gets the rows by binary COPY
-        and each update as ONE statement over arrays (`unnest`); SQLite, in-process, runs each
+        (or, under COPY_FROM rows, one INSERT over arrays) and each update as ONE statement
+        over arrays (`unnest`); SQLite, in-process, runs each
         as an executemany."""
         rows = [
             (
@@ -394,10 +445,17 @@ class Ledger:
         statuses = [(pid, status.value) for pid, status in resolved.items()]
         connection = await self.session.connection()
         if self._postgres:
-            if rows:
+            if len(rows) >= COPY_FROM:
+                # Binary COPY: the cheapest way in for many rows, but it costs extra round
+                # trips per call, so small batches take the one-statement INSERT.
                 driver = await self._driver()
+                assert driver.is_in_transaction()  # the lock query above opened it
                 await driver.copy_records_to_table(
                     "ledger_transfers", records=rows, columns=_COLUMN_NAMES
+                )
+            elif rows:
+                await connection.exec_driver_sql(
+                    _PG_INSERT, tuple(list(c) for c in zip(*rows, strict=True))
                 )
             if changes:
                 await connection.exec_driver_sql(
@@ -438,6 +496,12 @@ _COLUMNS = (
     " timeout, timeout_at, code, reference, debit_balance, credit_balance, created_at"
 )
 _COLUMN_NAMES = [name.strip() for name in _COLUMNS.split(",")]
+_PG_INSERT = (
+    f"INSERT INTO ledger_transfers ({_COLUMNS}) SELECT * FROM unnest("
+    "$1::bigint[], $2::bigint[], $3::varchar[], $4::bigint[], $5::bigint[], $6::bigint[],"
+    " $7::bigint[], $8::varchar[], $9::bigint[], $10::timestamptz[], $11::varchar[],"
+    " $12::varchar[], $13::bigint[], $14::bigint[], $15::timestamptz[])"
+)
 _PG_UPDATE = (
     "UPDATE ledger_accounts AS a SET debits_pending = a.debits_pending + d.dp,"
     " debits_posted = a.debits_posted + d.dpo, credits_pending = a.credits_pending + d.cp,"
