@@ -18,6 +18,7 @@ from casebook.platform.ratelimit import (
     RateLimit,
     RateLimiter,
     enforce,
+    enforce_all,
 )
 from casebook.platform.ratelimit_redis import RedisRateLimiter
 
@@ -195,3 +196,66 @@ async def test_enforce_on_the_platform_answers_429_with_retry_after(platform: Pl
     assert denied.json()["type"] == "/problems/rate-limited"
     expected = RedisRateLimiter if platform.settings.uses_redis else MemoryRateLimiter
     assert isinstance(platform.rate_limiter, expected)
+
+
+async def test_several_limits_are_checked_all_or_nothing(limiter: RateLimiter) -> None:
+    per_ip = RateLimit(rate=1 / 3600, burst=3)
+    per_key = RateLimit(rate=1 / 3600, burst=2)
+    both = [("ip:9", per_ip), ("key:4", per_key)]
+    first = await limiter.hit_many(both)
+    assert (first.allowed, first.remaining) == (True, 1)  # the tighter limit's remainder
+    assert (await limiter.hit_many(both)).allowed
+    refused = await limiter.hit_many(both)  # the key's burst of 2 is spent
+    assert not refused.allowed
+    assert 3599 < refused.retry_after <= 3600
+    # The refusal spent nothing of the IP's limit: it still has its third cell.
+    assert (await limiter.hit("ip:9", per_ip)).allowed
+    assert not (await limiter.hit("ip:9", per_ip)).allowed
+
+
+async def test_a_refusal_names_the_longest_wait_of_the_limits_that_refuse(
+    limiter: RateLimiter,
+) -> None:
+    slow = RateLimit(rate=1 / 60, burst=1)
+    fast = RateLimit(rate=1.0, burst=1)
+    assert (await limiter.hit_many([("a", slow), ("b", fast)])).allowed
+    refused = await limiter.hit_many([("a", slow), ("b", fast)])
+    assert not refused.allowed
+    assert 59 < refused.retry_after <= 60
+
+
+async def test_hit_many_refuses_repeated_keys_no_keys_and_negative_costs(
+    limiter: RateLimiter,
+) -> None:
+    limit = RateLimit(rate=1.0, burst=1)
+    with pytest.raises(ValueError):
+        await limiter.hit_many([("k", limit), ("k", limit)])
+    with pytest.raises(ValueError):
+        await limiter.hit_many([])
+    with pytest.raises(ValueError):
+        await limiter.hit_many([("k", limit)], cost=-1)
+
+
+async def test_redis_checks_several_limits_in_one_script_call(redis_url: str) -> None:
+    limiter = RedisRateLimiter.from_url(redis_url)
+    await limiter.client.flushdb()
+    try:
+        limit = RateLimit(rate=10.0, burst=5)
+        await limiter.hit("warm", limit)  # loads the script
+        await limiter.client.config_resetstat()
+        await limiter.hit_many([("ip:1", limit), ("key:1", limit), ("user:1", limit)])
+        stats = await limiter.client.info("commandstats")
+    finally:
+        await limiter.close()
+    scripted = {name: s["calls"] for name, s in stats.items() if name.startswith("cmdstat_eval")}
+    assert scripted == {"cmdstat_evalsha": 1}
+
+
+async def test_enforce_all_raises_too_many_requests_with_the_longest_wait(
+    limiter: RateLimiter,
+) -> None:
+    hits = [("ip:5", RateLimit.per_minute(10)), ("key:5", RateLimit.per_minute(1))]
+    assert (await enforce_all(limiter, hits)).allowed
+    with pytest.raises(TooManyRequests) as raised:
+        await enforce_all(limiter, hits)
+    assert raised.value.retry_after == 60
