@@ -18,6 +18,7 @@ from pathlib import Path
 import httpx
 
 from bench.process import ScratchProcess, free_port, wait_for_port
+from bench.wrk import pinned
 
 _CASEBOOK = [sys.executable, "-c", "from casebook.cli import main; main()"]
 """The `casebook` command of this interpreter's installation, wherever its scripts are."""
@@ -27,7 +28,8 @@ class CasebookServer(ScratchProcess):
     """`casebook serve --only <systems> --workers <workers>` on 127.0.0.1:<free port>.
 
     Embedded (SQLite under a temporary directory, in-process cache) unless `database_url` and
-    `redis_url` are given. `env` adds settings (e.g. a system's limits). Use as a context manager;
+    `redis_url` are given. `env` adds settings (e.g. a system's limits); `cpus` pins the server
+    to those cores (`taskset -c`, e.g. "0"). Use as a context manager;
     `url` is the base URL. Raises RuntimeError with the server's log when it does not come up.
     """
 
@@ -39,9 +41,11 @@ class CasebookServer(ScratchProcess):
         database_url: str = "",
         redis_url: str = "",
         env: Mapping[str, str] | None = None,
+        cpus: str | None = None,
     ) -> None:
         self._systems = list(systems)
         self._workers = workers
+        self._cpus = cpus
         super().__init__(Path(tempfile.mkdtemp(prefix="casebook-bench-")))
         self._env = {
             **os.environ,
@@ -72,6 +76,7 @@ class CasebookServer(ScratchProcess):
         log = (self._root / "server.log").open("wb")
         self._process = subprocess.Popen(
             [
+                *pinned(self._cpus),
                 *_CASEBOOK,
                 "serve",
                 *only,

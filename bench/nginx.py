@@ -1,8 +1,9 @@
 """nginx answering a static redirect: the physical ceiling of an HTTP redirect on this machine.
 
 nginx (Debian `nginx-light` or `nginx`) runs in the foreground from a generated configuration in a
-temporary directory, one worker per core, access log off, keep-alive unbounded: the fastest a
-mature C server answers `302 Found` here. Casebook's redirect is reported as a share of it.
+temporary directory, one worker per core (or as many as asked), access log off, keep-alive
+unbounded: the fastest a mature C server answers `302 Found` here. Casebook's redirect is
+reported as a share of it.
 """
 
 from __future__ import annotations
@@ -13,12 +14,13 @@ import tempfile
 from pathlib import Path
 
 from bench.process import ScratchProcess, free_port, wait_for_port
+from bench.wrk import pinned
 
 NGINX_HINT = "nginx is not installed: apt-get install nginx-light"
 
 _CONFIG = """daemon off;
 master_process on;
-worker_processes auto;
+worker_processes {workers};
 pid {root}/nginx.pid;
 error_log {root}/error.log warn;
 events {{ worker_connections 4096; }}
@@ -41,11 +43,19 @@ http {{
 class NginxRedirect(ScratchProcess):
     """A foreground nginx on a free loopback port answering every path with a 302.
 
+    `workers` nginx worker processes (default: one per core), pinned to cores `cpus` if given.
+
     Use as a context manager; `url` is its base URL. Raises FileNotFoundError with the package
     to install when nginx is missing, RuntimeError when it does not start.
     """
 
-    def __init__(self, location: str = "https://example.com/a-long-target-url") -> None:
+    def __init__(
+        self,
+        location: str = "https://example.com/a-long-target-url",
+        *,
+        cpus: str | None = None,
+        workers: int | None = None,
+    ) -> None:
         binary = shutil.which("nginx") or next(
             (p for p in ("/usr/sbin/nginx", "/sbin/nginx") if Path(p).is_file()), None
         )
@@ -53,6 +63,8 @@ class NginxRedirect(ScratchProcess):
             raise FileNotFoundError(NGINX_HINT)
         self._binary = binary
         self._location = location
+        self._cpus = cpus
+        self._workers = workers
         super().__init__(Path(tempfile.mkdtemp(prefix="casebook-bench-nginx-")))
         self.port = free_port()
 
@@ -62,9 +74,15 @@ class NginxRedirect(ScratchProcess):
 
     def __enter__(self) -> NginxRedirect:
         config = self._root / "nginx.conf"
-        config.write_text(_CONFIG.format(root=self._root, port=self.port, location=self._location))
+        workers = "auto" if self._workers is None else str(self._workers)
+        config.write_text(
+            _CONFIG.format(
+                root=self._root, port=self.port, location=self._location, workers=workers
+            )
+        )
         self._process = subprocess.Popen(
             [
+                *pinned(self._cpus),
                 self._binary,
                 "-p",
                 str(self._root),

@@ -52,9 +52,13 @@ def git_commit(repo: Path) -> str:
 
 
 def save(name: str, report: dict[str, Any], markdown: str) -> tuple[Path, Path]:
-    """Write `results/<name>-<date>.json` and `.md`; returns both paths."""
+    """Write `results/<name>-<date>.json` and `.md` (`<name>-<date>-<HHMM>` when a run of that
+    day is recorded already: recorded results are never overwritten); returns both paths."""
     RESULTS_DIR.mkdir(parents=True, exist_ok=True)
-    stem = f"{name}-{datetime.now(UTC):%Y-%m-%d}"
+    now = datetime.now(UTC)
+    stem = f"{name}-{now:%Y-%m-%d}"
+    if (RESULTS_DIR / f"{stem}.json").exists() or (RESULTS_DIR / f"{stem}.md").exists():
+        stem = f"{name}-{now:%Y-%m-%d-%H%M}"
     json_path = RESULTS_DIR / f"{stem}.json"
     md_path = RESULTS_DIR / f"{stem}.md"
     json_path.write_text(json.dumps(report, indent=2) + "\n")

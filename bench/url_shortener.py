@@ -3,17 +3,24 @@
 Measures, with wrk on this machine, in one run:
 
 1. nginx answering every path with a static 302: the physical ceiling for a redirect here;
-2. Casebook's redirect fast path `GET /s/<code>`, with real lookups spread uniformly over N codes
+2. a bare ASGI callable answering a prebuilt 302 under uvicorn, served exactly as `casebook
+   serve` serves Casebook (`bench/asgi_ceiling.py`), with 1 and 2 worker processes: the
+   ceiling for any Python redirect on this server stack;
+3. Casebook's redirect fast path `GET /s/<code>`, with real lookups spread uniformly over N codes
    created beforehand through the public API (so it is not one hot key), served
    - embedded: SQLite + in-process cache, with 1 and 2 worker processes;
    - at scale: PostgreSQL + Redis (throwaway servers), with 1 and 2 worker processes.
 
+With `--pin`, each single-process target (nginx with one worker, the bare ASGI app and Casebook
+with one worker) is measured a second time with the server pinned to core 0 and wrk to core 1
+(`taskset`), so neither steals the other's core; PostgreSQL and Redis are not pinned.
+
 Run it as `casebook bench url-shortener [--duration S …]` or, from the checkout's root,
 `python -m bench.url_shortener`. Every target gets the same wrk script, threads and
 connections, a warm-up, then a measured run.
-Prints requests/s, p50 and p99 for each, the share of nginx's rate, and the seed's 7,440 redirects
-per second for comparison; saves the figures with the machine and commit to
-`bench/results/url-shortener-<date>.md` and `.json`.
+Prints requests/s, p50 and p99 for each, the share of nginx's rate and of the bare ASGI app's
+(same worker count and pinning), and the seed's 7,440 redirects per second for comparison; saves
+the figures with the machine and commit to `bench/results/url-shortener-<date>.md` and `.json`.
 """
 
 from __future__ import annotations
@@ -35,6 +42,7 @@ from sqlalchemy.ext.asyncio import create_async_engine
 from tests.servers import Servers
 
 from bench import record
+from bench.asgi_ceiling import AsgiCeiling
 from bench.casebook_server import CasebookServer
 from bench.nginx import NginxRedirect
 from bench.wrk import WrkMissing, WrkResult, paths_script, run_wrk, wrk_binary
@@ -44,6 +52,9 @@ from casebook.systems.url_shortener.capacity import CAPACITY
 
 SLUG = "url-shortener"
 REPO = Path(__file__).resolve().parents[1]
+SERVER_CPU = "0"
+CLIENT_CPU = "1"
+"""With `--pin`: the core of the measured server and the core of wrk."""
 
 
 @dataclass(frozen=True)
@@ -56,6 +67,7 @@ class Options:
     workers: tuple[int, ...]
     backends: tuple[str, ...]
     save: bool
+    pin: bool
 
 
 @dataclass(frozen=True)
@@ -68,18 +80,41 @@ class Run:
     workers: int | None
     result: WrkResult | None
     failure: str = ""
+    pinned: bool = False
 
-    def as_dict(self, ceiling: float | None) -> dict[str, Any]:
-        rate = self.result.requests_per_s if self.result else None
+    @property
+    def rate(self) -> float | None:
+        return self.result.requests_per_s if self.result else None
+
+    def as_dict(self, runs: Sequence[Run]) -> dict[str, Any]:
+        nginx, asgi = references(self, runs)
+        rate = self.rate
         return {
             "key": self.key,
             "label": self.label,
             "backend": self.backend,
             "workers": self.workers,
+            "pinned": self.pinned,
             "wrk": self.result.as_dict() if self.result else None,
-            "share_of_nginx": rate / ceiling if rate and ceiling else None,
+            "share_of_nginx": rate / nginx if rate and nginx else None,
+            "share_of_bare_asgi": rate / asgi if rate and asgi else None,
             "failure": self.failure,
         }
+
+
+def references(run: Run, runs: Sequence[Run]) -> tuple[float | None, float | None]:
+    """The rates `run` is compared with: nginx's and the bare ASGI app's (same workers) under
+    the same pinning. None when that reference was not measured."""
+    nginx = next((r.rate for r in runs if r.backend == "nginx" and r.pinned == run.pinned), None)
+    asgi = next(
+        (
+            r.rate
+            for r in runs
+            if r.backend == "asgi" and r.pinned == run.pinned and r.workers == run.workers
+        ),
+        None,
+    )
+    return nginx, asgi
 
 
 def parse(argv: Sequence[str]) -> Options:
@@ -95,6 +130,12 @@ def parse(argv: Sequence[str]) -> Options:
     parser.add_argument("--workers", default="1,2", help="Casebook worker counts, e.g. 1,2")
     parser.add_argument(
         "--backends", default="embedded,postgres", help="embedded and/or postgres (with Redis)"
+    )
+    parser.add_argument(
+        "--pin",
+        action="store_true",
+        help=f"also measure single-process targets pinned to core {SERVER_CPU}, wrk to core "
+        f"{CLIENT_CPU}",
     )
     parser.add_argument("--no-save", action="store_true", help="do not write bench/results/")
     args = parser.parse_args(list(argv))
@@ -114,6 +155,7 @@ def parse(argv: Sequence[str]) -> Options:
         workers=tuple(int(w) for w in args.workers.split(",") if w.strip()),
         backends=backends,
         save=not args.no_save,
+        pin=args.pin,
     )
 
 
@@ -121,8 +163,9 @@ def progress(message: str) -> None:
     print(f"[bench {datetime.now():%H:%M:%S}] {message}", flush=True)
 
 
-def measure(url: str, script: Path, options: Options) -> WrkResult:
+def measure(url: str, script: Path, options: Options, *, pinned: bool = False) -> WrkResult:
     """A warm-up run (discarded: caches fill, connections open), then the measured run."""
+    cpus = CLIENT_CPU if pinned else None
     if options.warmup_s >= 1:
         run_wrk(
             url,
@@ -130,6 +173,7 @@ def measure(url: str, script: Path, options: Options) -> WrkResult:
             duration_s=options.warmup_s,
             threads=options.threads,
             connections=options.connections,
+            cpus=cpus,
         )
     return run_wrk(
         url,
@@ -137,7 +181,56 @@ def measure(url: str, script: Path, options: Options) -> WrkResult:
         duration_s=options.duration_s,
         threads=options.threads,
         connections=options.connections,
+        cpus=cpus,
     )
+
+
+def pinning(options: Options) -> list[bool]:
+    """Whether to measure single-process targets unpinned only, or unpinned and pinned."""
+    return [False, True] if options.pin else [False]
+
+
+def pin_suffix(pinned: bool) -> str:
+    return f", pinned (server core {SERVER_CPU}, wrk core {CLIENT_CPU})" if pinned else ""
+
+
+def nginx_runs(options: Options, script: Path) -> Iterator[Run]:
+    """nginx with one worker per core, then (with --pin) one worker pinned beside wrk."""
+    for pinned in pinning(options):
+        key = "nginx-pinned" if pinned else "nginx"
+        label = "nginx static 302" + (", 1 worker" + pin_suffix(True) if pinned else " (ceiling)")
+        progress(f"{label}: wrk {options.warmup_s:g} s warm-up + {options.duration_s:g} s")
+        try:
+            with NginxRedirect(
+                cpus=SERVER_CPU if pinned else None, workers=1 if pinned else None
+            ) as nginx:
+                result = measure(nginx.url, script, options, pinned=pinned)
+        except (FileNotFoundError, RuntimeError) as exc:
+            yield Run(key, label, "nginx", None, None, str(exc), pinned=pinned)
+            continue
+        progress(f"{label}: {result.requests_per_s:,.0f} requests/s")
+        yield Run(key, label, "nginx", 1 if pinned else None, result, pinned=pinned)
+
+
+def asgi_runs(options: Options, script: Path) -> Iterator[Run]:
+    """The bare ASGI 302 under uvicorn with each worker count (and pinned with one)."""
+    targets = [(w, False) for w in options.workers]
+    if options.pin and 1 in options.workers:
+        targets.append((1, True))
+    for workers, pinned in targets:
+        key = f"asgi-{workers}w" + ("-pinned" if pinned else "")
+        label = f"bare ASGI 302 (uvicorn), {workers} worker{'s' * (workers > 1)}" + pin_suffix(
+            pinned
+        )
+        progress(f"{label}: wrk {options.warmup_s:g} s warm-up + {options.duration_s:g} s")
+        try:
+            with AsgiCeiling(workers=workers, cpus=SERVER_CPU if pinned else None) as server:
+                result = measure(server.url, script, options, pinned=pinned)
+        except RuntimeError as exc:
+            yield Run(key, label, "asgi", workers, None, str(exc).splitlines()[0], pinned=pinned)
+            continue
+        progress(f"{label}: {result.requests_per_s:,.0f} requests/s")
+        yield Run(key, label, "asgi", workers, result, pinned=pinned)
 
 
 async def create_codes(base_url: str, count: int) -> list[str]:
@@ -177,11 +270,17 @@ def casebook_runs(options: Options, workdir: Path) -> Iterator[Run]:
     for backend in options.backends:
         try:
             with backing_services(backend) as services:
-                for number, workers in enumerate(options.workers, start=1):
-                    key = f"casebook-{backend}-{workers}w"
-                    label = f"Casebook {labels[backend]}, {workers} worker{'s' * (workers > 1)}"
+                targets = [(w, False) for w in options.workers]
+                if options.pin and 1 in options.workers:
+                    targets.append((1, True))
+                for number, (workers, pinned) in enumerate(targets, start=1):
+                    key = f"casebook-{backend}-{workers}w" + ("-pinned" if pinned else "")
+                    label = (
+                        f"Casebook {labels[backend]}, {workers} worker{'s' * (workers > 1)}"
+                        + pin_suffix(pinned)
+                    )
                     yield _casebook_run(
-                        key, label, backend, workers, number, services, options, workdir
+                        key, label, backend, workers, number, services, options, workdir, pinned
                     )
         except (OSError, RuntimeError, subprocess.SubprocessError) as exc:
             yield Run(
@@ -203,6 +302,7 @@ def _casebook_run(
     services: tuple[str, str] | None,
     options: Options,
     workdir: Path,
+    pinned: bool,
 ) -> Run:
     database_url = redis_url = ""
     if services is not None:
@@ -211,7 +311,11 @@ def _casebook_run(
     progress(f"{label}: starting casebook serve")
     try:
         with CasebookServer(
-            [SLUG], workers=workers, database_url=database_url, redis_url=redis_url
+            [SLUG],
+            workers=workers,
+            database_url=database_url,
+            redis_url=redis_url,
+            cpus=SERVER_CPU if pinned else None,
         ) as server:
             progress(f"{label}: creating {options.codes:,} links through the API")
             try:
@@ -221,31 +325,36 @@ def _casebook_run(
             script = workdir / f"{key}.lua"
             script.write_text(paths_script([f"/s/{code}" for code in codes]))
             progress(f"{label}: wrk {options.warmup_s:g} s warm-up + {options.duration_s:g} s")
-            result = measure(server.url, script, options)
+            result = measure(server.url, script, options, pinned=pinned)
     except RuntimeError as exc:
         progress(f"{label}: FAILED: {exc}")
-        return Run(key, label, backend, workers, None, failure=str(exc).splitlines()[0])
+        failure = str(exc).splitlines()[0]
+        return Run(key, label, backend, workers, None, failure=failure, pinned=pinned)
     progress(f"{label}: {result.requests_per_s:,.0f} requests/s")
-    return Run(key, label, backend, workers, result)
+    return Run(key, label, backend, workers, result, pinned=pinned)
 
 
-def table(runs: Sequence[Run], ceiling: float | None) -> list[str]:
-    """Markdown table rows: one per run, rate, latency, share of nginx and of the seed's rate."""
+def table(runs: Sequence[Run]) -> list[str]:
+    """Markdown table rows: one per run, rate, latency, shares of nginx, of the bare ASGI app and
+    of the seed's rate."""
     seed = CAPACITY.seed["reads_per_second"].value
     lines = [
-        "| target | requests/s | p50 | p99 | vs nginx | vs seed's 7,440/s | errors |",
-        "|---|---:|---:|---:|---:|---:|---:|",
+        "| target | requests/s | p50 | p99 | vs nginx | vs bare ASGI | vs seed's 7,440/s "
+        "| errors |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for run in runs:
         if run.result is None:
-            lines.append(f"| {run.label} | failed: {run.failure} | | | | | |")
+            lines.append(f"| {run.label} | failed: {run.failure} | | | | | | |")
             continue
         r = run.result
-        share = f"{r.requests_per_s / ceiling:.1%}" if ceiling else "—"
+        nginx, asgi = references(run, runs)
+        share = f"{r.requests_per_s / nginx:.1%}" if nginx else "—"
+        asgi_share = f"{r.requests_per_s / asgi:.1%}" if asgi and run.backend != "nginx" else "—"
         errors = ", ".join(f"{k} {v:,}" for k, v in r.errors.items()) or "0"
         lines.append(
             f"| {run.label} | {r.requests_per_s:,.0f} | {r.p50_ms:.2f} ms | {r.p99_ms:.2f} ms "
-            f"| {share} | {r.requests_per_s / seed:.1f}x | {errors} |"
+            f"| {share} | {asgi_share} | {r.requests_per_s / seed:.1f}x | {errors} |"
         )
     return lines
 
@@ -265,19 +374,12 @@ def main(argv: Sequence[str]) -> int:
     with tempfile.TemporaryDirectory(prefix="casebook-bench-") as tmp:
         workdir = Path(tmp)
         # The same random paths are asked of nginx as of Casebook, so the client's work matches.
-        script = workdir / "nginx.lua"
+        script = workdir / "paths.lua"
         script.write_text(paths_script([f"/s/nginx{i}" for i in range(options.codes)]))
-        progress(f"nginx static 302: wrk {options.warmup_s:g} s warm-up + {options.duration_s:g} s")
-        try:
-            with NginxRedirect() as nginx:
-                result = measure(nginx.url, script, options)
-            runs.append(Run("nginx", "nginx static 302 (ceiling)", "nginx", None, result))
-            progress(f"nginx: {result.requests_per_s:,.0f} requests/s")
-        except (FileNotFoundError, RuntimeError) as exc:
-            runs.append(Run("nginx", "nginx static 302 (ceiling)", "nginx", None, None, str(exc)))
+        runs.extend(nginx_runs(options, script))
+        runs.extend(asgi_runs(options, script))
         runs.extend(casebook_runs(options, workdir))
 
-    ceiling = runs[0].result.requests_per_s if runs[0].result else None
     stated = CAPACITY.seed["reads_per_second"].value
     when = datetime.now(UTC)
     heading = [
@@ -289,14 +391,22 @@ def main(argv: Sequence[str]) -> int:
         f"- wrk: {options.threads} threads, {options.connections} connections, "
         f"{options.warmup_s:g} s warm-up + {options.duration_s:g} s per target, "
         f"uniform over {options.codes:,} codes (`GET /s/<code>`; nginx: the same number of paths)",
-        "- wrk and the servers share this machine's cores, as they would not in production.",
+        "- wrk and the servers share this machine's cores, as they would not in production"
+        + (
+            f"; rows marked pinned run the server on core {SERVER_CPU} and wrk on core "
+            f"{CLIENT_CPU} (PostgreSQL and Redis unpinned)."
+            if options.pin
+            else "."
+        ),
+        "- bare ASGI 302: a Python callable answering a prebuilt 302 under uvicorn with the "
+        "settings of `casebook serve`: the ceiling of a Python redirect on this server stack.",
         f"- seed: {stated:,.0f} redirects/s stated (corrected "
         f"{format_quantity(CAPACITY.reads_per_second, Unit.RATE)}), peak "
         f"{format_quantity(CAPACITY.reads_per_second * CAPACITY.peak_factor, Unit.RATE)} at "
         f"{CAPACITY.peak_factor:g}x",
         "",
     ]
-    markdown = "\n".join([*heading, *table(runs, ceiling), ""])
+    markdown = "\n".join([*heading, *table(runs), ""])
     print()
     print(markdown)
     if options.save:
@@ -311,13 +421,14 @@ def main(argv: Sequence[str]) -> int:
                 "threads": options.threads,
                 "connections": options.connections,
                 "codes": options.codes,
+                "pin": options.pin,
             },
             "seed": {
                 "reads_per_second_stated": stated,
                 "reads_per_second": CAPACITY.reads_per_second,
                 "peak_reads_per_second": CAPACITY.reads_per_second * CAPACITY.peak_factor,
             },
-            "runs": [run.as_dict(ceiling) for run in runs],
+            "runs": [run.as_dict(runs) for run in runs],
         }
         json_path, md_path = record.save(SLUG, report, markdown)
         progress(f"saved {md_path.relative_to(REPO)} and {json_path.relative_to(REPO)}")

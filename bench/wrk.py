@@ -57,12 +57,27 @@ class WrkResult:
         return {**asdict(self), "requests_per_s": self.requests_per_s}
 
 
+def pinned(cpus: str | None) -> list[str]:
+    """The command prefix that runs a program on cores `cpus` (`taskset -c`), or none."""
+    if cpus is None:
+        return []
+    taskset = shutil.which("taskset")
+    if taskset is None:
+        raise RuntimeError("taskset is not installed (Debian package util-linux)")
+    return [taskset, "-c", cpus]
+
+
 def wrk_binary() -> str:
     """Path of wrk; raises WrkMissing naming the package to install."""
     found = shutil.which("wrk")
     if found is None:
         raise WrkMissing(WRK_HINT)
     return found
+
+
+def with_result_hook(script: str) -> str:
+    """`script` (wrk Lua defining `request`, `init`…) plus the `done` hook `run_wrk` reads."""
+    return script + _DONE_HOOK.replace('"%s", summary', f'"{_MARKER}", summary')
 
 
 def paths_script(paths: Sequence[str]) -> str:
@@ -74,7 +89,7 @@ def paths_script(paths: Sequence[str]) -> str:
     if not paths:
         raise ValueError("paths_script needs at least one path")
     listed = ",\n".join(json.dumps(p) for p in paths)
-    return (
+    return with_result_hook(
         f"local paths = {{\n{listed}\n}}\n"
         """local prepared = {}
 local threads = 0
@@ -94,7 +109,7 @@ end
 function request()
   return prepared[math.random(#prepared)]
 end
-""" + _DONE_HOOK.replace('"%s", summary', f'"{_MARKER}", summary')
+"""
     )
 
 
@@ -106,13 +121,15 @@ def run_wrk(
     threads: int,
     connections: int,
     timeout_s: float = 5.0,
+    cpus: str | None = None,
 ) -> WrkResult:
     """Run wrk against `url` with `script` and return its figures.
 
-    Raises WrkMissing when wrk is absent, RuntimeError when wrk fails or prints no result.
-    Blocks for about `duration_s`.
+    `cpus` (a `taskset -c` list such as "1") pins wrk to those cores. Raises WrkMissing when wrk
+    is absent, RuntimeError when wrk fails or prints no result. Blocks for about `duration_s`.
     """
     command = [
+        *pinned(cpus),
         wrk_binary(),
         f"--threads={threads}",
         f"--connections={connections}",

@@ -218,6 +218,10 @@ def load(
     setup_size: Annotated[
         int | None, typer.Option(help="Items to create before the run for reads to spread over.")
     ] = None,
+    processes: Annotated[
+        int | None,
+        typer.Option(help="Generator processes sharing the schedule (default: by rate, ≤ cores)."),
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
 ) -> None:
     """Drive a running server open-loop at the seed's rate and read:write mix; report latency."""
@@ -245,10 +249,14 @@ def load(
             connections=connections,
             p99_threshold_ms=p99_ms or model.p99_target_ms,
             setup_size=setup_size,
+            processes=processes,
         )
     except ValueError as exc:
         raise typer.BadParameter(str(exc)) from None
-    typer.echo(f"{slug}: {plan.rate:,.0f} requests/s for {plan.duration:g} s against {url}")
+    typer.echo(
+        f"{slug}: {plan.rate:,.0f} requests/s for {plan.duration:g} s against {url} "
+        f"({plan.process_count()} generator process{'es' * (plan.process_count() > 1)})"
+    )
 
     def tick(t: loadgen.Tick) -> None:
         typer.echo(
@@ -274,6 +282,9 @@ def load(
             )
     except (httpx.HTTPError, SetupFailed) as exc:
         typer.echo(f"error: cannot set up the load test against {url}: {exc!r}", err=True)
+        raise typer.Exit(1) from None
+    except RuntimeError as exc:  # a generator process failed
+        typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(1) from None
     if as_json:
         typer.echo(json.dumps(report.as_dict(), indent=2))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import threading
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -12,6 +13,7 @@ from fastapi import FastAPI
 
 from casebook.platform.context import Platform
 from casebook.platform.errors import install_problem_handlers
+from casebook.platform.health import check_readiness
 from casebook.platform.health import router as health_router
 from casebook.platform.settings import Settings
 from tests.servers import free_port
@@ -30,6 +32,24 @@ async def _probe(settings: Settings, path: str) -> httpx.Response:
             return await http.get(path)
     finally:
         await platform.close()
+        await _sqlite_threads_finished()
+
+
+def _sqlite_threads() -> list[threading.Thread]:
+    return [t for t in threading.enumerate() if t.name.endswith("(_connection_worker_thread)")]
+
+
+async def _sqlite_threads_finished() -> None:
+    """Wait for aiosqlite's connection threads to end while this test's event loop still runs.
+
+    `close()` ends the threads of the pooled connections; what is left is a connection that
+    failed to open (the unreachable database): aiosqlite then stops its thread with a request
+    nobody awaits, and the thread acknowledges it to the loop that opened it. Unwaited, that
+    acknowledgement could come after the loop closed ("Event loop is closed" raised in the
+    thread, reported against whichever test ran next).
+    """
+    for thread in _sqlite_threads():
+        await asyncio.to_thread(thread.join, 5)
 
 
 def _unreachable_database(settings: Settings, tmp_path: Path) -> str:
@@ -100,3 +120,28 @@ async def test_a_dependency_that_hangs_is_reported_after_the_timeout(
         response = await _probe(hung, "/readyz")
     assert response.status_code == 503
     assert response.json()["checks"]["redis"] == "down (TimeoutError)"
+
+
+def test_a_probe_shorter_than_a_sqlite_connect_leaves_no_thread_behind(
+    settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A check cancelled mid-connect left aiosqlite's thread to answer a closed event loop
+    ("Event loop is closed" in the thread, reported against a later test)."""
+    if not settings.is_sqlite:
+        pytest.skip("aiosqlite's connection threads exist only with the SQLite database")
+    failures: list[BaseException | None] = []
+    monkeypatch.setattr(threading, "excepthook", lambda args: failures.append(args.exc_value))
+    impatient = settings.model_copy(update={"readiness_timeout_seconds": 1e-6})
+
+    async def probe() -> dict[str, str]:
+        platform = Platform.start(impatient)
+        try:
+            return await check_readiness(platform)
+        finally:
+            await platform.close()
+
+    checks = asyncio.run(probe())  # the loop is closed when this returns
+    for thread in _sqlite_threads():
+        thread.join(timeout=5)
+    assert checks == {"database": "ok"}
+    assert failures == []

@@ -22,6 +22,7 @@ from casebook.platform.loadgen import (
     LatencyHistogram,
     LoadPlan,
     LoadReport,
+    LoopbackClient,
     TargetRefused,
     Tick,
     WeightedRotation,
@@ -333,3 +334,87 @@ def test_the_report_states_the_verdict_and_the_nodes_the_seed_needs() -> None:
     assert "one node HELD 1,000/s" in held
     assert "needs at most 9, peak 16,667/s at most 17" in held
     assert "raise --rate" in held
+
+
+async def test_several_generator_processes_share_one_schedule_and_merge_their_tallies() -> None:
+    shortener = TinyShortener()
+    ticks: list[Tick] = []
+    async for url in serve(shortener):
+        report = await run_load(
+            MIX,
+            LoadPlan(base_url=url, rate=200, duration=0.5, processes=2),
+            on_tick=ticks.append,
+        )
+    assert report.processes == 2
+    assert report.scheduled == 100
+    assert report.errors == {}
+    # Each process sends every other request of the schedule (50), in its own 8:1 rotation,
+    # whose write comes fifth in each block of nine: 44 follows and 6 shortens each. The server
+    # saw every write.
+    assert {name: (a.ok, a.errors) for name, a in report.by_action.items()} == {
+        "follow": (88, 0),
+        "shorten": (12, 0),
+    }
+    assert len(shortener.codes) == MIX.setup_size + 12
+    assert 0 < report.p50 <= report.p95 <= report.p99 <= report.max
+    assert [(t.second, t.sent, t.errors) for t in ticks] == [(1, 100, 0)]
+
+
+class Echo:
+    """Answers every request with a JSON account of what it received."""
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        assert scope["type"] == "http"
+        body = b""
+        while True:
+            message = await receive()
+            body += message.get("body", b"")
+            if not message.get("more_body"):
+                break
+        answer = json.dumps(
+            {
+                "method": scope["method"],
+                "path": scope["path"],
+                "query": scope["query_string"].decode(),
+                "headers": {k.decode(): v.decode() for k, v in scope["headers"]},
+                "body": body.decode(),
+                "client_port": scope["client"][1],
+            }
+        ).encode()
+        headers = [(b"content-type", b"application/json"), (b"x-echo", b"1")]
+        await send({"type": "http.response.start", "status": 207, "headers": headers})
+        await send({"type": "http.response.body", "body": answer})
+
+
+async def test_the_loopback_client_sends_real_http_on_one_kept_alive_connection() -> None:
+    async for url in serve(Echo()):
+        async with LoopbackClient(url, timeout_s=5) as client:
+            got = await client.get("/a/b", headers={"Authorization": "Bearer k"})
+            posted = await client.post("/links", json={"url": "https://example.com/é"})
+            raw = await client.post("/raw", content=b"abc")
+            queried = await client.get("/q", params={"x": "1"})  # httpx's own path
+    assert got.status_code == 207 and got.headers["x-echo"] == "1"
+    seen = got.json()
+    assert (seen["method"], seen["path"], seen["body"]) == ("GET", "/a/b", "")
+    assert seen["headers"]["authorization"] == "Bearer k"
+    assert seen["headers"]["host"] == url.removeprefix("http://")
+    sent = posted.json()
+    assert sent["headers"]["content-type"] == "application/json"
+    assert json.loads(sent["body"]) == {"url": "https://example.com/é"}
+    assert int(sent["headers"]["content-length"]) == len(sent["body"].encode())
+    assert raw.json()["body"] == "abc"
+    assert queried.json()["query"] == "x=1"
+    # The lean requests shared one connection (one client port).
+    assert got.json()["client_port"] == posted.json()["client_port"] == raw.json()["client_port"]
+
+
+async def test_the_loopback_client_raises_httpx_errors_by_kind() -> None:
+    async with LoopbackClient(f"http://127.0.0.1:{free_port()}", timeout_s=1) as client:
+        with pytest.raises(httpx.ConnectError):
+            await client.get("/")
+    async for url in serve(TinyShortener(stall_s=0.15)):
+        async with LoopbackClient(url, timeout_s=0.05) as client:
+            with pytest.raises(httpx.ReadTimeout):
+                await client.get("/stall")
+            # The connection that timed out is dropped; the next request gets a fresh one.
+            assert (await client.get("/stall")).status_code == 200

@@ -6,6 +6,12 @@
   Redis answers `PING`, each within `settings.readiness_timeout_seconds`. Otherwise a 503
   problem+json whose `checks` say which dependency is down, so the balancer stops sending
   traffic here until it recovers.
+
+An embedded SQLite database is checked without the timeout. aiosqlite runs each connection in a
+thread that cancellation cannot stop: a check cancelled while connecting leaves that thread to
+finish the connect, close it and then answer an event loop that may be gone by then ("Event loop
+is closed" raised in the thread, long after the probe returned). A local file has no network to
+hang on, and `SELECT 1` takes no lock, so the check ends on its own.
 """
 
 from __future__ import annotations
@@ -42,7 +48,7 @@ async def _redis(platform: Platform) -> None:
     await platform.redis.ping()
 
 
-async def _probe(name: str, check: Awaitable[None], limit_seconds: float) -> str:
+async def _probe(name: str, check: Awaitable[None], limit_seconds: float | None) -> str:
     try:
         async with asyncio.timeout(limit_seconds):
             await check
@@ -54,13 +60,16 @@ async def _probe(name: str, check: Awaitable[None], limit_seconds: float) -> str
 
 
 async def check_readiness(platform: Platform) -> dict[str, str]:
-    """Each dependency's state, "ok" or "down (<error class>)"; checks run concurrently."""
-    checks: dict[str, Callable[[Platform], Awaitable[None]]] = {"database": _database}
-    if platform.redis is not None:
-        checks["redis"] = _redis
+    """Each dependency's state, "ok" or "down (<error class>)"; checks run concurrently, each
+    within the readiness timeout (an embedded SQLite database without one: module docstring)."""
     timeout = platform.settings.readiness_timeout_seconds
+    checks: dict[str, tuple[Callable[[Platform], Awaitable[None]], float | None]] = {
+        "database": (_database, None if platform.db.is_sqlite else timeout)
+    }
+    if platform.redis is not None:
+        checks["redis"] = (_redis, timeout)
     states = await asyncio.gather(
-        *(_probe(name, check(platform), timeout) for name, check in checks.items())
+        *(_probe(name, check(platform), limit) for name, (check, limit) in checks.items())
     )
     return dict(zip(checks, states, strict=True))
 

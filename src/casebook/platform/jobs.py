@@ -665,12 +665,12 @@ class RedisJobQueue(_Registry):
         # SAQ's intervals in seconds. Promotion of due jobs runs at our poll interval (a float
         # SAQ's sleep and our schedule() above both honour). The others are short because a
         # cancellation that lands inside an upkeep call is swallowed by SAQ, which then sleeps
-        # out its interval before it notices the stop: a 60 s sweep made shutdown take 60 s.
+        # out its interval before it notices the stop: a 60 s sweep made shutdowns take 60 s.
         timers: TimersDict = {
             "schedule": cast(int, self._poll_interval),
-            "sweep": 5,
+            "sweep": 2,
             "abort": 1,
-            "worker_info": 5,
+            "worker_info": 2,
         }
         self._worker = _SaqWorker(
             self.queue,

@@ -1,7 +1,9 @@
 """Prometheus metrics: request counts and latency per route template, served at GET /metrics.
 
-`MetricsMiddleware` is a pure ASGI middleware installed outermost, so it also times requests
-that a system's fast path answers before FastAPI sees them. Series are labelled by the route
+`MetricsMiddleware` is a pure ASGI middleware installed outermost of the middlewares. The systems'
+fast paths run in front of it (`casebook.app`) and record their answers in these same series
+themselves; a handler mounted as a middleware inside it names its route as below. Series are
+labelled by the route
 *template*, never the raw path, so the number of series stays bounded:
 
 - a FastAPI route: its path format with router prefixes, `/api/url-shortener/links/{link_id}`;

@@ -5,6 +5,7 @@ user agents."""
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
@@ -17,7 +18,12 @@ from casebook.platform.context import Platform
 from casebook.platform.db import Database
 from casebook.platform.settings import Settings
 from casebook.systems.url_shortener import service
-from casebook.systems.url_shortener.clicks import agent_family, country_code, referrer_host
+from casebook.systems.url_shortener.clicks import (
+    ClickRecorder,
+    agent_family,
+    country_code,
+    referrer_host,
+)
 from casebook.systems.url_shortener.models import Click, Link
 from casebook.systems.url_shortener.runtime import Shortener, shortener
 from tests.systems.url_shortener.conftest import API, Account, shorten
@@ -239,3 +245,27 @@ def test_click_fields_are_parsed_from_raw_headers() -> None:
         == "safari"
     )
     assert agent_family(None) == "other"
+
+
+async def test_two_processes_flushing_the_same_links_at_once_both_count(
+    state: Shortener, platform: Platform
+) -> None:
+    """Two workers' batches touch the same links, clicked in opposite orders; each flush locks
+    the rows in id order, so one waits for the other instead of the two deadlocking (in click
+    order, PostgreSQL detected a deadlock on 300 links and failed one flush)."""
+    links = [
+        (await service.shorten(state, None, f"https://example.com/{n}")).link for n in range(300)
+    ]
+    ids = [link.id for link in links]
+    other = ClickRecorder(platform.db, state.config)  # the second worker's buffer
+    rounds = 5
+    for _ in range(rounds):
+        now = time.time()
+        for link_id in ids:
+            state.clicks.record((link_id, now, None, None, None))
+        for link_id in reversed(ids):
+            other.record((link_id, now, None, None, None))
+        assert await asyncio.gather(state.clicks.flush(), other.flush()) == [300, 300]
+    async with platform.db.session() as session:
+        counts = set(await session.scalars(select(Link.click_count).where(Link.id.in_(ids))))
+    assert counts == {2 * rounds}

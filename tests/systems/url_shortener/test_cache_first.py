@@ -10,6 +10,7 @@ from datetime import UTC, datetime, timedelta
 import httpx
 import pytest
 from fastapi import FastAPI
+from prometheus_client import REGISTRY
 from starlette.routing import Route
 
 from casebook.platform.context import Platform
@@ -172,3 +173,35 @@ async def test_fast_path_redirects_are_counted_under_their_route(client: httpx.A
     assert missing.status_code == 404
     metrics = (await client.get("/metrics")).text
     assert 'route="/s/{code}"' in metrics
+
+
+def _redirect_count(status: int) -> float:
+    labels = {"method": "GET", "route": "/s/{code}", "status": str(status)}
+    return REGISTRY.get_sample_value("casebook_http_requests_total", labels) or 0.0
+
+
+async def test_redirects_are_answered_in_front_of_every_framework_middleware(
+    client: httpx.AsyncClient, alice: Account
+) -> None:
+    link = (await shorten(client, alice.headers, url="https://example.com/front")).json()
+    before = _redirect_count(302)
+    redirect = await client.get(f"/s/{link['code']}")
+    assert redirect.status_code == 302
+    # The request-id middleware never saw the redirect; it still serves everything else.
+    assert "x-request-id" not in redirect.headers
+    assert "x-request-id" in (await client.get("/healthz")).headers
+    # The fast path counted its own answer in the platform's series.
+    assert _redirect_count(302) == before + 1
+
+
+async def test_a_failed_lookup_is_answered_with_a_problem_500_and_counted(
+    client: httpx.AsyncClient, platform: Platform
+) -> None:
+    # A corrupt shared entry makes the lookup raise, like an unreachable database on a miss.
+    await platform.cache.set(cache_key(0, "brokenx"), b"not an entry")
+    before = _redirect_count(500)
+    response = await client.get("/s/brokenx")
+    assert response.status_code == 500
+    assert response.headers["content-type"] == "application/problem+json"
+    assert response.json()["type"] == "/problems/internal-error"
+    assert _redirect_count(500) == before + 1

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from casebook.platform.errors import Conflict, Gone, InvalidInput, NotFound, Unauthorized
+from casebook.platform.errors import Conflict, Gone, InvalidInput, NotFound, Problem, Unauthorized
 
 
 class LinkNotFound(NotFound):
@@ -61,3 +61,14 @@ class DomainLimit(Conflict):
 class SignInRequired(Unauthorized):
     type_ = "url-shortener/sign-in-required"
     title = "Sign in to use this option"
+
+
+class RedirectFailed(Problem):
+    """A redirect whose lookup failed (database or Redis unreachable on a cache miss); logged."""
+
+    status = 500
+    type_ = "internal-error"
+    title = "Internal error"
+
+    def __init__(self) -> None:
+        super().__init__("The short link could not be looked up; the error has been logged.")

@@ -22,7 +22,7 @@ from casebook.platform.context import Platform
 from casebook.platform.db import utcnow
 from casebook.platform.ids import new_id
 from casebook.platform.pagination import Keyset, PageParams
-from casebook.platform.ratelimit import RateLimit, enforce
+from casebook.platform.ratelimit import RateLimit, enforce, enforce_all
 from casebook.systems.url_shortener.config import ShortenerSettings
 from casebook.systems.url_shortener.errors import (
     AliasTaken,
@@ -104,18 +104,22 @@ async def enforce_shorten_limits(
     """Count one shorten against the caller's limits; raises TooManyRequests (429) past one.
 
     Anonymous: `shorten_per_minute_anonymous` per IP. Signed in: `shorten_per_minute_ip` per IP,
-    and with an API key also `shorten_per_minute_api_key` per key. O(1) per limit (GCRA).
+    and with an API key also `shorten_per_minute_api_key` per key. All the caller's limits are
+    checked in one call (one Redis round trip), all or nothing: a shorten refused by one limit
+    spends nothing of the other. O(1) per limit (GCRA).
     """
     address = ip or "unknown"
     if not signed_in:
         limit = RateLimit.per_minute(config.shorten_per_minute_anonymous)
         await enforce(platform, f"url-shortener:shorten:anonymous:{address}", limit)
         return
-    limit = RateLimit.per_minute(config.shorten_per_minute_ip)
-    await enforce(platform, f"url-shortener:shorten:ip:{address}", limit)
+    hits = [
+        (f"url-shortener:shorten:ip:{address}", RateLimit.per_minute(config.shorten_per_minute_ip))
+    ]
     if api_key_id is not None:
         limit = RateLimit.per_minute(config.shorten_per_minute_api_key)
-        await enforce(platform, f"url-shortener:shorten:key:{api_key_id}", limit)
+        hits.append((f"url-shortener:shorten:key:{api_key_id}", limit))
+    await enforce_all(platform, hits)
 
 
 def check_expiry(expires_at: datetime | None, now: datetime) -> None:

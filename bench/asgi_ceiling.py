@@ -1,0 +1,100 @@
+"""The fastest a Python ASGI app can answer a redirect here: the ceiling for Casebook's redirect.
+
+`app` is a bare ASGI callable that answers every HTTP request with a prebuilt `302 Found` and
+does nothing else: no lookup, no click, no metrics. `AsgiCeiling` serves it with uvicorn exactly
+as `casebook serve` serves Casebook (same uvicorn, loop and HTTP parser picked the same way —
+uvloop and httptools when installed — access log off, N worker processes), so the difference
+between the two is the cost of Casebook's own work per redirect, and the difference between this
+and nginx is the cost of Python and uvicorn.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import httpx
+from starlette.types import Receive, Scope, Send
+
+from bench.process import ScratchProcess, free_port, wait_for_port
+from bench.wrk import pinned
+
+REPO = Path(__file__).resolve().parents[1]
+_START = {
+    "type": "http.response.start",
+    "status": 302,
+    "headers": [
+        (b"location", b"https://example.com/a-long-target-url"),
+        (b"cache-control", b"private, no-cache"),
+        (b"content-length", b"0"),
+    ],
+}
+_BODY = {"type": "http.response.body", "body": b""}
+
+
+async def app(scope: Scope, receive: Receive, send: Send) -> None:
+    """Answer any HTTP request with the same 302; ignore lifespan events."""
+    if scope["type"] == "http":
+        await send(_START)
+        await send(_BODY)
+
+
+class AsgiCeiling(ScratchProcess):
+    """uvicorn serving `app` on 127.0.0.1:<free port> with `workers` processes (pinned to cores
+    `cpus` if given). Use as a context manager; `url` is the base URL. Raises RuntimeError when
+    the server does not come up."""
+
+    def __init__(self, *, workers: int = 1, cpus: str | None = None) -> None:
+        super().__init__(Path(tempfile.mkdtemp(prefix="casebook-bench-asgi-")))
+        self._workers = workers
+        self._cpus = cpus
+        self.port = free_port()
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def __enter__(self) -> AsgiCeiling:
+        # The same settings `casebook serve` passes to uvicorn.run.
+        command = [
+            *pinned(self._cpus),
+            sys.executable,
+            "-m",
+            "uvicorn",
+            "bench.asgi_ceiling:app",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(self.port),
+            "--workers",
+            str(self._workers),
+            "--no-access-log",
+            "--log-level",
+            "warning",
+        ]
+        log = (self._root / "server.log").open("wb")
+        self._process = subprocess.Popen(command, cwd=REPO, stdout=log, stderr=subprocess.STDOUT)
+        log.close()
+        try:
+            wait_for_port(self.port, self._process)
+            self._wait_until_serving()
+        except RuntimeError as exc:
+            output = (self._root / "server.log").read_text(errors="replace")
+            self.__exit__(None, None, None)
+            raise RuntimeError(f"uvicorn did not start ({exc}):\n{output}") from None
+        return self
+
+    def _wait_until_serving(self, timeout_s: float = 30.0) -> None:
+        """With several workers the port opens before they are ready; wait for a 302."""
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            try:
+                if httpx.get(self.url, timeout=5).status_code == 302:
+                    return
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.1)
+        raise RuntimeError(f"no answer from {self.url} within {timeout_s:g} s")
