@@ -8,7 +8,8 @@ random pairs of accounts:
   `UPDATE balance = balance - a WHERE balance >= a`, `UPDATE balance + a`, `INSERT` the transfer,
   COMMIT (rows updated in id order so concurrent transfers cannot deadlock);
 - ledger, single: `Ledger.create_transfers([t])`, one transfer per transaction;
-- ledger, batched: `Ledger.create_transfers(batch)`, `--batch` transfers per transaction.
+- ledger, batched: `Ledger.create_transfers(batch)`, for each size of `--batches` (default 1,000
+  and TigerBeetle's 8,190) transfers per transaction, 2 workers.
 
 Each runs `--concurrency` concurrent workers (each with its own connection) until `--transfers`
 transfers are done. A transfer's latency is from the start of its transaction to its COMMIT
@@ -37,7 +38,7 @@ from tests.servers import Servers
 
 from bench import record
 from bench.url_shortener import progress
-from casebook.engines.ledger import Ledger, Outcome, Transfer
+from casebook.engines.ledger import MAX_BATCH, Ledger, Outcome, Transfer
 from casebook.engines.ledger.ledger import ACCOUNTS, TRANSFERS
 from casebook.engines.ledger.verify import verify
 from casebook.platform.db import Base, Database, utcnow
@@ -55,7 +56,7 @@ class Options:
     backends: tuple[str, ...]
     transfers: int
     accounts: int
-    batch: int
+    batches: tuple[int, ...]
     concurrency: int
     save: bool
 
@@ -98,7 +99,7 @@ def parse(argv: Sequence[str]) -> Options:
     parser.add_argument("--transfers", type=int, default=20_000, help="transfers per workload")
     parser.add_argument("--accounts", type=int, default=10_000, help="funded wallets")
     parser.add_argument(
-        "--batch", type=int, default=1_000, help="transfers per batched transaction"
+        "--batches", default="1000,8190", help="transfers per batched transaction, comma-separated"
     )
     parser.add_argument(
         "--concurrency", type=int, default=8, help="concurrent workers (connections)"
@@ -108,12 +109,18 @@ def parse(argv: Sequence[str]) -> Options:
     backends = tuple(b.strip() for b in args.backends.split(",") if b.strip())
     if set(backends) - {"sqlite", "postgres"}:
         parser.error("--backends takes sqlite and/or postgres")
-    if min(args.transfers, args.accounts, args.batch, args.concurrency) < 1 or args.accounts < 2:
+    try:
+        batches = tuple(int(b) for b in args.batches.split(",") if b.strip())
+    except ValueError:
+        parser.error("--batches takes whole numbers, e.g. 1000,8190")
+    if not batches or max(batches) > MAX_BATCH:
+        parser.error(f"--batches takes 1 to {MAX_BATCH:,} transfers per batch")
+    if min(args.transfers, args.accounts, *batches, args.concurrency) < 1 or args.accounts < 2:
         parser.error(
-            "--transfers, --batch and --concurrency must be positive; --accounts at least 2"
+            "--transfers, --batches and --concurrency must be positive; --accounts at least 2"
         )
     return Options(
-        backends, args.transfers, args.accounts, args.batch, args.concurrency, not args.no_save
+        backends, args.transfers, args.accounts, batches, args.concurrency, not args.no_save
     )
 
 
@@ -266,15 +273,21 @@ async def measure_backend(backend: str, url: str, options: Options) -> list[Resu
         ] = [
             ("naive SQL, 1 transfer per transaction", lambda p: naive(db, p, options.concurrency)),
             ("ledger, 1 transfer per transaction", lambda p: ledger(db, p, options.concurrency, 1)),
-            (
-                f"ledger, batches of {options.batch:,}",
-                lambda p: ledger(db, p, min(options.concurrency, 2), options.batch),
+            *(
+                (
+                    f"ledger, batches of {size:,}",
+                    lambda p, size=size: ledger(db, p, min(options.concurrency, 2), size),
+                )
+                for size in options.batches
             ),
         ]
-        for n, (label, run) in enumerate(workloads):
-            progress(f"{backend}: {label} x {options.transfers:,}")
-            seconds, latencies, refused = await run(pairs(ids, options.transfers, seed=n))
-            result = Result(backend, label, options.transfers, seconds, latencies, refused)
+        sizes = [1, 1, *options.batches]
+        for n, ((label, run), size) in enumerate(zip(workloads, sizes, strict=True)):
+            # At least 8 batches of each size, so one slow commit cannot decide the figure.
+            count = max(options.transfers, 8 * size)
+            progress(f"{backend}: {label} x {count:,}")
+            seconds, latencies, refused = await run(pairs(ids, count, seed=n))
+            result = Result(backend, label, count, seconds, latencies, refused)
             progress(
                 f"  {result.rate:,.0f} transfers/s, p50 {result.percentile(0.5):.2f} ms,"
                 f" p99 {result.percentile(0.99):.2f} ms"
@@ -318,8 +331,8 @@ def markdown(options: Options, results: list[Result], meta: dict[str, Any]) -> s
         f"- machine: {m['nproc']} cores, {m['cpu']}, {m['memory_gb']} GB RAM,"
         f" Linux {m['kernel']}, Python {m['python']}",
         f"- commit: {meta['commit']}",
-        f"- {options.transfers:,} transfers per workload between random pairs of"
-        f" {options.accounts:,} funded accounts; {options.concurrency} concurrent workers"
+        f"- {options.transfers:,} transfers per workload (at least 8 batches) between random"
+        f" pairs of {options.accounts:,} funded accounts; {options.concurrency} concurrent workers"
         " (2 for batches), each with its own connection",
         "- SQLite: WAL, synchronous=NORMAL (durable across a process crash; FULL would also"
         " survive power loss). PostgreSQL 15: fsync=on, synchronous_commit=on, same machine.",

@@ -7,6 +7,7 @@ of work and `get_session` is the FastAPI dependency for a request.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
@@ -71,6 +72,14 @@ def _sqlite_pragmas(dbapi_connection: DBAPIConnection, _record: ConnectionPoolEn
     cursor.close()
 
 
+WRITE_QUEUE_TIMEOUT = 30.0
+"""Seconds a SQLite write session may wait for its turn in its process's queue."""
+
+
+class WriteQueueTimeout(RuntimeError):
+    """A SQLite write session waited WRITE_QUEUE_TIMEOUT seconds for its turn."""
+
+
 SQLITE_BEGIN = "sqlite_begin"
 """Execution option naming the SQLite BEGIN mode of a connection's next transaction."""
 
@@ -105,6 +114,7 @@ class Database:
         self.url = url
         self.engine = create_engine(url, pool_size=pool_size)
         self.sessions = async_sessionmaker(self.engine, expire_on_commit=False)
+        self._write_queue = asyncio.Lock()
 
     @property
     def is_sqlite(self) -> bool:
@@ -118,16 +128,34 @@ class Database:
         write (balances, stock, seats): on SQLite the transaction takes the database's write lock
         at BEGIN, so it waits its turn instead of failing with "database is locked" when it
         writes. On PostgreSQL it changes nothing (use row locks or atomic statements there).
+
+        On SQLite the write sessions of one process also queue on an asyncio lock before BEGIN:
+        SQLite's own wait for its write lock is a sleep-and-retry loop (up to 100 ms a sleep), so
+        without the queue concurrent writers lose most of their time asleep. A write session
+        must not open another write session inside it (it would wait for itself); after
+        WRITE_QUEUE_TIMEOUT seconds in the queue, `WriteQueueTimeout` is raised.
         """
-        async with self.sessions() as session:
+        if write and self.is_sqlite:
             try:
-                if write and self.is_sqlite:
-                    await session.connection(execution_options={SQLITE_BEGIN: "IMMEDIATE"})
-                yield session
-                await session.commit()
-            except BaseException:
-                await session.rollback()
-                raise
+                async with asyncio.timeout(WRITE_QUEUE_TIMEOUT):
+                    await self._write_queue.acquire()
+            except TimeoutError:
+                raise WriteQueueTimeout(
+                    f"waited {WRITE_QUEUE_TIMEOUT:g} s for the database's write lock"
+                ) from None
+        try:
+            async with self.sessions() as session:
+                try:
+                    if write and self.is_sqlite:
+                        await session.connection(execution_options={SQLITE_BEGIN: "IMMEDIATE"})
+                    yield session
+                    await session.commit()
+                except BaseException:
+                    await session.rollback()
+                    raise
+        finally:
+            if write and self.is_sqlite:
+                self._write_queue.release()
 
     async def dispose(self) -> None:
         await self.engine.dispose()

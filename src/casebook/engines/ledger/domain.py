@@ -329,7 +329,10 @@ def plan_batch(
         after = accounts[account_id].counters()
         if after != before:
             plan.deltas[account_id] = AccountDelta(
-                *(a - b for a, b in zip(after, before, strict=True))
+                after[0] - before[0],
+                after[1] - before[1],
+                after[2] - before[2],
+                after[3] - before[3],
             )
     return plan
 

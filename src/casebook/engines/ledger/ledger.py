@@ -48,6 +48,8 @@ from casebook.engines.ledger.models import LedgerAccount, LedgerTransfer
 from casebook.platform.db import utcnow
 from casebook.platform.ids import new_id
 
+RAW_LOCK_FROM = 64
+"""Lock queries for more accounts than this read their rows straight through asyncpg."""
 COPY_FROM = 64
 """Batches of at least this many new transfers go into PostgreSQL by COPY."""
 SEQ_BATCH_BITS = 13
@@ -346,20 +348,23 @@ class Ledger:
 
     async def _lock(self, account_ids: set[int]) -> dict[int, AccountState]:
         """Lock the accounts (id order) and read their counters; O(k log n) for k accounts."""
+        rows: Sequence[Any]  # asyncpg Records or SQLAlchemy Rows, both indexable by position
         if self._postgres:
             if not account_ids:
                 return {}
             ids = sorted(account_ids)
             driver = await self._driver()
-            if driver.is_in_transaction():
-                # Straight to asyncpg: records decode in C, where SQLAlchemy's row adapter
-                # would cost more than the query on a large batch.
-                rows = await driver.fetch(_PG_LOCK, ids)
-            else:
-                # The session's first statement: through SQLAlchemy, which opens the
-                # transaction the row locks must live in.
-                connection = await self.session.connection()
+            connection = await self.session.connection()
+            if not driver.is_in_transaction() and len(ids) <= RAW_LOCK_FROM:
+                # The session's first statement, and a small one: through SQLAlchemy, which
+                # opens the transaction the row locks must live in.
                 rows = (await connection.exec_driver_sql(_PG_LOCK, (ids,))).all()
+            else:
+                if not driver.is_in_transaction():
+                    await connection.exec_driver_sql("SELECT 1")  # opens the transaction
+                # Straight to asyncpg: records decode in C, where SQLAlchemy's row adapter
+                # costs more than the query on a large batch (~3 µs a row).
+                rows = await driver.fetch(_PG_LOCK, ids)
         else:
             # The first write of the transaction takes SQLite's write lock (a no-op when the
             # session began IMMEDIATE); from here on every read is current.
@@ -375,7 +380,7 @@ class Ledger:
             row[0]: AccountState(
                 row[0], row[1], bool(row[2]), bool(row[3]), row[4], row[5], row[6], row[7]
             )
-            for row in rows
+            for row in cast(Sequence[Any], rows)
         }
 
     async def _driver(self) -> Any:
