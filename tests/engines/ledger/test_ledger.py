@@ -302,3 +302,20 @@ async def test_a_large_batch_commits_every_transfer_it_accepts_and_no_other(db: 
     assert len(stored) == 160 and batch[-1].id not in stored
     assert [accounts[w.id].posted for w in wallets] == [50] * 10  # each gave 105 and got 105
     assert report.ok, report.breaks
+
+
+async def test_verify_names_a_transfer_whose_account_does_not_exist(db: Database) -> None:
+    mint = await open_mint(db)
+    (alice,) = await open_wallets(db, "u:alice")
+    await fund(db, mint.id, alice.id, 100)
+    async with db.session() as session:
+        await session.execute(
+            text(
+                "UPDATE ledger_transfers SET credit_account_id = 424242"
+                " WHERE credit_account_id = :a"
+            ),
+            {"a": alice.id},
+        )
+    async with db.session() as session:
+        report = await verify(session)
+    assert any("names missing account 424242" in line for line in report.breaks), report.breaks

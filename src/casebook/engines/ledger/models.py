@@ -13,7 +13,6 @@ from datetime import datetime
 from sqlalchemy import (
     Boolean,
     CheckConstraint,
-    ForeignKey,
     Index,
     Sequence,
     String,
@@ -77,10 +76,14 @@ class LedgerTransfer(Base):
     id: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
     seq: Mapped[int] = mapped_column(unique=True)
     kind: Mapped[str] = mapped_column(String(8))
-    debit_account_id: Mapped[int] = mapped_column(ForeignKey("ledger_accounts.id"))
-    credit_account_id: Mapped[int] = mapped_column(ForeignKey("ledger_accounts.id"))
+    # No foreign keys on purpose: PostgreSQL checks each one with a per-row trigger, which cost
+    # 15-20 % of batched throughput. The ledger is these tables' only writer; it reads every
+    # account it names under lock, never deletes one, and resolves holds only by id, and
+    # `casebook ledger verify` checks that every reference resolves.
+    debit_account_id: Mapped[int]
+    credit_account_id: Mapped[int]
     amount: Mapped[int]
-    pending_id: Mapped[int | None] = mapped_column(ForeignKey("ledger_transfers.id"))
+    pending_id: Mapped[int | None]
     pending_status: Mapped[str | None] = mapped_column(String(8))
     timeout: Mapped[int] = mapped_column(default=0)
     timeout_at: Mapped[datetime | None]

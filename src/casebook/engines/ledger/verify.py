@@ -7,7 +7,8 @@ Checks, each one aggregate query over the tables (O(n) for n transfers, O(a) for
 3. every account's four counters equal the sums of its transfers: posted from single transfers
    and posts, pending from holds still pending;
 4. every post, void and expiry resolves a hold whose status says so, and each hold is resolved at
-   most once; a post never exceeds its hold;
+   most once; a post never exceeds its hold; every transfer names accounts that exist (the table
+   has no foreign keys, see models.py);
 5. each account's running balance on its newest transfer equals its posted counter.
 """
 
@@ -128,6 +129,16 @@ async def verify(session: AsyncSession, progress: Progress = lambda _: None) -> 
             f" credits {row.credits_posted}+{row.credits_pending} pending) != transfers"
             f" (debits {row[1] or 0}+{row[2] or 0}, credits {row[3] or 0}+{row[4] or 0})"
         )
+
+    progress("every transfer names existing accounts")
+    for column in (TRANSFERS.c.debit_account_id, TRANSFERS.c.credit_account_id):
+        orphans = await session.execute(
+            select(TRANSFERS.c.id, column)
+            .select_from(TRANSFERS.outerjoin(ACCOUNTS, ACCOUNTS.c.id == column))
+            .where(ACCOUNTS.c.id.is_(None))
+        )
+        for transfer_id, account_id in orphans:
+            report.breaks.append(f"transfer {transfer_id} names missing account {account_id}")
 
     progress("holds and their resolutions")
     hold = TRANSFERS.alias("hold")
