@@ -37,7 +37,9 @@ stored in clear. `Set-Cookie` headers are never stored.
 from __future__ import annotations
 
 import hashlib
+import inspect
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Annotated, Any, cast
@@ -289,22 +291,13 @@ async def _purge_job(platform: Platform, payload: dict[str, Any]) -> None:
     await schedule_purge(platform)
 
 
-async def idempotency(
-    request: Request,
-    platform: Annotated[Platform, Depends(get_platform)],
-    principal: Annotated[Principal | None, Depends(optional_principal)],
-    idempotency_key: Annotated[
-        str | None,
-        Header(
-            alias=HEADER,
-            max_length=MAX_KEY_LENGTH,
-            description="Makes retries safe: the same key and body replay the first response.",
-        ),
-    ] = None,
+async def claim_request(
+    request: Request, platform: Platform, owner: str, idempotency_key: str | None
 ) -> None:
-    """Dependency behind `Idempotent`: claims the request's key or arranges a replay.
+    """Claim the request's `Idempotency-Key` for `owner`, or arrange a replay of its response.
 
-    Raises the 409/422 problems of `claim_key`, and RuntimeError when the middleware is missing.
+    The shared work of every idempotency dependency. Raises the 409/422 problems of `claim_key`,
+    and RuntimeError when the middleware is missing.
     """
     if idempotency_key is None:
         return
@@ -314,9 +307,7 @@ async def idempotency(
     fingerprint = request_fingerprint(
         request.method, request.url.path, request.url.query, await request.body()
     )
-    outcome = await claim_key(
-        platform.db, _owner(principal, request), _check_key(idempotency_key), fingerprint
-    )
+    outcome = await claim_key(platform.db, owner, _check_key(idempotency_key), fingerprint)
     exchange.database = platform.db
     if isinstance(outcome, RecordedResponse):
         exchange.replay = outcome
@@ -324,8 +315,72 @@ async def idempotency(
     exchange.claim_id = outcome
 
 
+KeyHeader = Annotated[
+    str | None,
+    Header(
+        alias=HEADER,
+        max_length=MAX_KEY_LENGTH,
+        description="Makes retries safe: the same key and body replay the first response.",
+    ),
+]
+
+
+async def idempotency(
+    request: Request,
+    platform: Annotated[Platform, Depends(get_platform)],
+    principal: Annotated[Principal | None, Depends(optional_principal)],
+    idempotency_key: KeyHeader = None,
+) -> None:
+    """Dependency behind `Idempotent`: keys belong to the signed-in user, else the client IP."""
+    await claim_request(request, platform, _owner(principal, request), idempotency_key)
+
+
 Idempotent = Depends(idempotency)
 """`dependencies=[Idempotent]` on a route makes it honour `Idempotency-Key`."""
+
+
+def idempotent_for(owner: Callable[..., Awaitable[str]]) -> Any:
+    """`Depends(...)` honouring `Idempotency-Key` with keys owned by what `owner` returns.
+
+    For callers the platform's auth does not know, e.g. a merchant authenticated by an API key
+    pair: `owner` is itself a dependency (FastAPI resolves it once per request, so it may be the
+    endpoint's own authentication) returning a stable string such as `"razorpay:merchant:42"`.
+    Owners of different kinds must not collide with `user:<id>` or `ip:<address>`.
+    """
+
+    async def dependency(
+        request: Request, platform: Platform, owner_key: str, idempotency_key: str | None = None
+    ) -> None:
+        if owner_key.startswith(("user:", "ip:")):
+            raise RuntimeError(f"idempotency owner {owner_key!r} collides with the platform's")
+        await claim_request(request, platform, owner_key, idempotency_key)
+
+    # This module's annotations are strings and `owner` is local, so FastAPI is given the
+    # resolved signature.
+    parameter = inspect.Parameter
+    dependency.__signature__ = inspect.Signature(  # type: ignore[attr-defined]
+        [
+            parameter("request", parameter.POSITIONAL_OR_KEYWORD, annotation=Request),
+            parameter(
+                "platform",
+                parameter.POSITIONAL_OR_KEYWORD,
+                annotation=Annotated[Platform, Depends(get_platform)],
+            ),
+            parameter(
+                "owner_key",
+                parameter.POSITIONAL_OR_KEYWORD,
+                annotation=Annotated[str, Depends(owner)],
+            ),
+            parameter(
+                "idempotency_key",
+                parameter.POSITIONAL_OR_KEYWORD,
+                annotation=KeyHeader,
+                default=None,
+            ),
+        ],
+        return_annotation=None,
+    )
+    return Depends(dependency)
 
 
 class IdempotencyMiddleware:

@@ -242,3 +242,68 @@ async def test_official_sdk_customers_and_tokens(base_url: str, merchant: Mercha
     assert result["edited"]["contact"] == "+919900000002"
     assert result["deleted"] == {"deleted": True} and result["after"]["count"] == 0
     assert result["customer"]["name"] == "Ravi"
+
+
+@pytest.mark.feature("razorpay", "developer-api")
+async def test_sdk_retries_with_an_idempotency_key_move_money_once(
+    base_url: str, merchant: Merchant, other_merchant: Merchant, platform: Platform
+) -> None:
+    client = razorpay.Client(auth=(merchant.key_id, merchant.key_secret), base_url=base_url)
+    other = razorpay.Client(
+        auth=(other_merchant.key_id, other_merchant.key_secret), base_url=base_url
+    )
+
+    def key(name: str) -> dict[str, dict[str, str]]:
+        return {"headers": {"Idempotency-Key": name}}
+
+    def flow() -> dict[str, Any]:
+        order_body = {"amount": 30_000, "currency": "INR", "receipt": "idem-1"}
+        order = client.order.create(order_body, **key("order-1"))
+        order_again = client.order.create(order_body, **key("order-1"))
+        pay_body = {"amount": 30_000, "order_id": order["id"], "method": "card", "card": CARD}
+        paid = client.payment.createPaymentJson(pay_body, **key("pay-1"))
+        paid_again = client.payment.createPaymentJson(pay_body, **key("pay-1"))
+        payment_id = paid["razorpay_payment_id"]
+        refund = client.payment.refund(payment_id, {"amount": 10_000}, **key("refund-1"))
+        refund_again = client.payment.refund(payment_id, {"amount": 10_000}, **key("refund-1"))
+        try:
+            client.payment.refund(payment_id, {"amount": 20_000}, **key("refund-1"))
+            reused = "accepted"
+        except razorpay.errors.BadRequestError as error:
+            reused = str(error)
+        # The same key of another merchant is another key: its order is its own.
+        theirs = other.order.create(order_body, **key("order-1"))
+        raw = requests.post(
+            f"{base_url}/v1/orders",
+            json=order_body,
+            auth=(merchant.key_id, merchant.key_secret),
+            headers={"Idempotency-Key": "order-1"},
+        )
+        return {
+            "order": order,
+            "order_again": order_again,
+            "paid": paid,
+            "paid_again": paid_again,
+            "refund": refund,
+            "refund_again": refund_again,
+            "reused": reused,
+            "theirs": theirs,
+            "replayed_header": raw.headers.get("Idempotent-Replayed"),
+            "payment": client.payment.fetch(payment_id),
+            "orders": client.order.all(),
+            "payments": client.payment.all(),
+        }
+
+    result = await asyncio.to_thread(flow)
+    assert result["order_again"] == result["order"]
+    assert result["paid_again"] == result["paid"]
+    assert result["paid"]["status"] == "captured"
+    assert result["refund_again"] == result["refund"]
+    assert "different request" in result["reused"]
+    assert result["theirs"]["id"] != result["order"]["id"]
+    assert result["replayed_header"] == "true"
+    assert result["payment"]["amount_refunded"] == 10_000
+    assert result["orders"]["count"] == 1
+    assert result["payments"]["count"] == 1
+    async with platform.db.session() as session:
+        assert (await verify(session)).ok

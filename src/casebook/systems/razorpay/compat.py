@@ -13,10 +13,11 @@ Razorpay's error object (`{"error": {"code": "BAD_REQUEST_ERROR", "description":
 SDKs turn into `BadRequestError`) inside an RFC 9457 problem+json body, so both kinds of client
 read it. Lists take Razorpay's `count` (1-100, default 10) and `skip`.
 
-Idempotency: these endpoints do not take `Idempotency-Key`. The platform keys idempotency
-records by the signed-in user or else by IP address, and Basic key pairs are neither, so two
-merchants behind one address could replay each other's responses. Retries are safe anyway
-where it matters: a second capture is refused, and a refund is bounded by what is left.
+Idempotency: the POSTs that create something or move money (orders, payments, capture, refunds,
+payment links, plans, subscriptions, customers) honour `Idempotency-Key`, keyed by merchant: a
+retry with the same key and body replays the first answer (`Idempotent-Replayed: true`) and moves
+no money twice; the same key with another body is refused (422). With the SDK:
+`client.order.create(data, headers={"Idempotency-Key": key})`.
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from casebook.platform.context import Platform, get_platform
 from casebook.platform.db import Session, WriteSession, utcnow
 from casebook.platform.errors import InvalidInput, Problem
+from casebook.platform.idempotency import idempotent_for
 from casebook.systems.razorpay import (
     customers,
     links,
@@ -58,7 +60,7 @@ from casebook.systems.razorpay.entities import (
 )
 from casebook.systems.razorpay.errors import BadPaymentRequest
 from casebook.systems.razorpay.gateways import Card, Instrument, Method
-from casebook.systems.razorpay.merchants import BasicMerchant
+from casebook.systems.razorpay.merchants import BasicMerchant, merchant_owner
 from casebook.systems.razorpay.models import Customer, PaymentLink, Subscription
 from casebook.systems.razorpay.runtime import Razorpay, razorpay
 
@@ -140,6 +142,14 @@ async def get_state(platform: PlatformDep) -> Razorpay:
 
 
 State = Annotated[Razorpay, Depends(get_state)]
+
+
+async def _idempotency_owner(merchant: BasicMerchant) -> str:
+    return merchant_owner(merchant.merchant_id)
+
+
+MerchantIdempotent = idempotent_for(_idempotency_owner)
+"""`Idempotency-Key` on the merchant API: keys belong to the merchant (all its key pairs)."""
 Count = Annotated[int, Query(ge=1, le=100, description="Items per page (Razorpay `count`).")]
 Skip = Annotated[int, Query(ge=0, le=10_000, description="Items to skip (Razorpay `skip`).")]
 Notes = dict[str, str | int | float | bool | None]
@@ -236,7 +246,7 @@ def _payment_request(body: PaymentCreate, saved: Card | None = None) -> payments
 # Orders
 
 
-@router.post("/orders")
+@router.post("/orders", dependencies=[MerchantIdempotent])
 async def create_order(body: OrderCreate, merchant: BasicMerchant, session: Session) -> Any:
     """Create an order (`client.order.create`). `payment_capture` (default on) captures its
     payment as soon as it is authorized."""
@@ -314,7 +324,7 @@ async def _create_payment(
     return entity
 
 
-@router.post("/payments/create/json")
+@router.post("/payments/create/json", dependencies=[MerchantIdempotent])
 async def create_payment_json(
     body: PaymentCreate, merchant: BasicMerchant, platform: PlatformDep, state: State
 ) -> Any:
@@ -324,7 +334,7 @@ async def create_payment_json(
     return await _create_payment(body, merchant.merchant_id, platform, state)
 
 
-@router.post("/payments")
+@router.post("/payments", dependencies=[MerchantIdempotent])
 async def create_payment(
     body: PaymentCreate, merchant: BasicMerchant, platform: PlatformDep, state: State
 ) -> Any:
@@ -351,7 +361,7 @@ async def fetch_payment(payment_id: str, merchant: BasicMerchant, session: Sessi
     return payment_entity(payment)
 
 
-@router.post("/payments/{payment_id}/capture")
+@router.post("/payments/{payment_id}/capture", dependencies=[MerchantIdempotent])
 async def capture_payment(
     payment_id: str,
     body: CaptureIn,
@@ -393,7 +403,7 @@ async def _refund(
     return entity
 
 
-@router.post("/payments/{payment_id}/refund")
+@router.post("/payments/{payment_id}/refund", dependencies=[MerchantIdempotent])
 async def refund_payment(
     payment_id: str,
     body: RefundIn,
@@ -419,7 +429,7 @@ async def payment_refunds(payment_id: str, merchant: BasicMerchant, session: Ses
 # Refunds
 
 
-@router.post("/refunds")
+@router.post("/refunds", dependencies=[MerchantIdempotent])
 async def create_refund(
     body: RefundCreate, merchant: BasicMerchant, session: WriteSession, platform: PlatformDep
 ) -> Any:
@@ -586,7 +596,7 @@ async def link_out(session: AsyncSession, request: Request, link: PaymentLink) -
     )
 
 
-@router.post("/payment_links")
+@router.post("/payment_links", dependencies=[MerchantIdempotent])
 async def create_payment_link(
     body: PaymentLinkCreate, request: Request, merchant: BasicMerchant, session: Session
 ) -> Any:
@@ -661,7 +671,7 @@ class PlanCreate(_Strict):
     notes: Notes = Field(default_factory=dict, max_length=15)
 
 
-@router.post("/plans")
+@router.post("/plans", dependencies=[MerchantIdempotent])
 async def create_plan(body: PlanCreate, merchant: BasicMerchant, session: Session) -> Any:
     """A plan (`client.plan.create`): `item.amount` every `interval` `period`s (daily, weekly,
     monthly, yearly)."""
@@ -721,7 +731,7 @@ def subscription_out(request: Request, subscription: Subscription) -> dict[str, 
     return subscription_entity(subscription, subscription_url(request, subscription.id))
 
 
-@router.post("/subscriptions")
+@router.post("/subscriptions", dependencies=[MerchantIdempotent])
 async def create_subscription(
     body: SubscriptionCreate, request: Request, merchant: BasicMerchant, session: Session
 ) -> Any:
@@ -816,7 +826,7 @@ class CustomerIn(BaseModel):
     notes: Notes = Field(default_factory=dict, max_length=15)
 
 
-@router.post("/customers")
+@router.post("/customers", dependencies=[MerchantIdempotent])
 async def create_customer(body: CustomerIn, merchant: BasicMerchant, session: Session) -> Any:
     """A customer whose cards can be saved (`client.customer.create`)."""
     customer = await customers.create_customer(
