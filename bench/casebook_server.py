@@ -61,6 +61,11 @@ class CasebookServer(ScratchProcess):
         self.port = free_port()
 
     @property
+    def var_dir(self) -> Path:
+        """The server's CASEBOOK_VAR_DIR (its SQLite database is `casebook.db` there)."""
+        return self._root / "var"
+
+    @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 

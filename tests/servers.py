@@ -8,6 +8,8 @@ skip with a message naming the package to install.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import glob
 import os
 import shutil
@@ -15,8 +17,10 @@ import socket
 import subprocess
 import tempfile
 import time
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 POSTGRES_HINT = "install PostgreSQL (apt-get install postgresql) to run this test"
 REDIS_HINT = "install Redis (apt-get install redis-server) to run this test"
@@ -143,3 +147,28 @@ def _unprivileged_prefix() -> list[str]:
     if runuser is None:
         raise FileNotFoundError("runuser (util-linux) is needed to start PostgreSQL as root")
     return [runuser, "-u", "postgres", "--"]
+
+
+@contextlib.asynccontextmanager
+async def serve_in_loop(app: Any, *, timeout_s: float = 10.0) -> AsyncIterator[str]:
+    """Serve the ASGI `app` with a real uvicorn server on a free loopback port, in the calling
+    test's event loop (the app's lifespan is the caller's business); yields its base URL
+    `http://127.0.0.1:<port>`. For clients that need real sockets: SDKs that speak `requests`,
+    WebSockets, webhook receivers."""
+    import uvicorn
+
+    port = free_port()
+    server = uvicorn.Server(
+        uvicorn.Config(app, host="127.0.0.1", port=port, lifespan="off", log_level="warning")
+    )
+    task = asyncio.create_task(server.serve())
+    try:
+        async with asyncio.timeout(timeout_s):
+            while not server.started:
+                if task.done():
+                    task.result()  # raises what stopped the server
+                await asyncio.sleep(0.01)
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        await task

@@ -95,6 +95,8 @@ def create_app(settings: Settings | None = None, *, only: Sequence[str] = ()) ->
         app.include_router(system.api, prefix=f"/api/{system.slug}", tags=[system.slug])
         if system.pages is not None:
             app.include_router(system.pages, prefix=f"/{system.slug}", include_in_schema=False)
+        if system.realtime is not None:
+            app.include_router(system.realtime, prefix=f"/ws/{system.slug}")
 
     from casebook.web import install_web
 

@@ -39,6 +39,20 @@ def serve(
         # uvicorn's workers build the app from the environment, so the choice travels there.
         os.environ["CASEBOOK_SYSTEMS"] = json.dumps(list(only))
     settings.var_dir.mkdir(parents=True, exist_ok=True)
+    if workers > 1 and not settings.uses_redis:
+        from casebook.app import enabled_systems
+
+        realtime = [s.slug for s in enabled_systems(settings, only or []) if s.realtime]
+        if realtime:
+            # The in-process bus cannot carry a message from the worker that stored it to the
+            # sockets another worker holds.
+            typer.echo(
+                f"{', '.join(realtime)} deliver over WebSockets, which needs a bus shared by the "
+                "workers: set CASEBOOK_REDIS_URL, serve with --workers 1, or leave them out "
+                "with --only.",
+                err=True,
+            )
+            raise typer.Exit(2)
     if workers > 1:
         # Migrate and seed once here so the workers do not race each other to do it.
         if settings.migrates_on_start:

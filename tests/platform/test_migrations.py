@@ -13,7 +13,7 @@ from sqlalchemy import inspect, text
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from casebook.migrations import upgrade
+from casebook.migrations import include_object, upgrade
 from casebook.platform.db import Base, Database
 from tests.conftest import BACKEND, worker_number
 
@@ -39,7 +39,9 @@ async def empty_database(tmp_path: Path, pytestconfig: pytest.Config) -> AsyncIt
 
 
 def _schema_differences(connection: Connection) -> list[object]:
-    context = MigrationContext.configure(connection, opts={"compare_type": True})
+    context = MigrationContext.configure(
+        connection, opts={"compare_type": True, "include_object": include_object}
+    )
     return list(compare_metadata(context, Base.metadata))
 
 
@@ -57,3 +59,15 @@ async def test_migrating_twice_changes_nothing(empty_database: Database) -> None
     await upgrade(empty_database)
     async with empty_database.engine.connect() as conn:
         assert await conn.run_sync(_schema_differences) == []
+
+
+def test_the_migrated_search_ddl_is_the_models() -> None:
+    """Message search is raw DDL (FTS5 on SQLite, a GIN index on PostgreSQL) that migration 0006
+    froze: when search.py changes it, a new migration must carry the change."""
+    import importlib
+
+    from casebook.engines.messaging import search
+
+    migration = importlib.import_module("casebook.migrations.versions.0006_messaging")
+    assert migration.SQLITE_DDL == search.SQLITE_DDL
+    assert migration.POSTGRES_DDL == search.POSTGRES_DDL

@@ -12,7 +12,10 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from casebook.platform.context import Platform
 
-ENGINE_MODEL_MODULES: tuple[str, ...] = ("casebook.engines.ledger.models",)
+ENGINE_MODEL_MODULES: tuple[str, ...] = (
+    "casebook.engines.ledger.models",
+    "casebook.engines.messaging.models",
+)
 
 
 def import_engine_models() -> None:

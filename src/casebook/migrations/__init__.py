@@ -15,6 +15,17 @@ from sqlalchemy.engine import Connection
 from casebook.platform.db import Database
 
 HERE = Path(__file__).parent
+RAW_DDL_PREFIXES = ("messaging_messages_fts",)
+"""Schema objects made by hand-written DDL, not by the models: SQLite's FTS5 table of message
+search with its shadow tables and triggers, and PostgreSQL's GIN expression index of it
+(engines/messaging/search.py). Autogenerate and the schema checks leave them alone."""
+
+
+def include_object(
+    obj: object, name: str | None, type_: str, reflected: bool, compare_to: object
+) -> bool:
+    """Alembic's filter: everything except the raw-DDL objects above."""
+    return not (name or "").removeprefix("ix_").startswith(RAW_DDL_PREFIXES)
 
 
 def alembic_config() -> Config:

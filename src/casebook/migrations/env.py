@@ -7,6 +7,7 @@ from typing import Any, Literal
 from alembic import context
 from alembic.autogenerate.api import AutogenContext
 
+from casebook.migrations import include_object
 from casebook.platform.db import Base, UTCDateTime
 from casebook.platform.models import import_platform_models
 from casebook.systems import import_models
@@ -32,6 +33,7 @@ context.configure(
     target_metadata=Base.metadata,
     render_as_batch=connection.dialect.name == "sqlite",
     compare_type=True,
+    include_object=include_object,
 )
 with context.begin_transaction():
     context.run_migrations()

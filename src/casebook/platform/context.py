@@ -21,6 +21,7 @@ from casebook.platform.db import Database
 from casebook.platform.jobs import JobQueue, MemoryJobQueue, RedisJobQueue
 from casebook.platform.ratelimit import MemoryRateLimiter, RateLimiter
 from casebook.platform.settings import Settings
+from casebook.platform.sms import SimulatedSmsCarrier, SmsGateway
 
 
 @dataclass
@@ -36,6 +37,11 @@ class Platform:
     """The Redis client shared by cache, rate limits and bus (None in embedded mode)."""
     state: dict[str, Any] = field(default_factory=dict)
     """Per-system process state (e.g. a click buffer), keyed by slug."""
+    sms: SmsGateway = field(init=False)
+    """Text messages to phones: the simulated carrier (platform/sms.py)."""
+
+    def __post_init__(self) -> None:
+        self.sms = SimulatedSmsCarrier(self.db)
 
     @classmethod
     def start(cls, settings: Settings) -> Platform:

@@ -7,6 +7,7 @@ import importlib
 PLATFORM_MODEL_MODULES: tuple[str, ...] = (
     "casebook.platform.auth.models",
     "casebook.platform.idempotency",
+    "casebook.platform.sms",
 )
 
 

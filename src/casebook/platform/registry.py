@@ -47,6 +47,8 @@ class System:
     features: tuple[Feature, ...]
     api: APIRouter | None = None
     pages: APIRouter | None = None
+    realtime: APIRouter | None = None
+    """WebSocket routes, mounted at `/ws/<slug>` (ARCHITECTURE §7)."""
     fast_path: FastPath | None = None
     capacity: CapacityModel | None = None
     demo: Callable[[Platform], Awaitable[None]] | None = None

@@ -54,6 +54,9 @@ class Settings(BaseSettings):
     password_hash_parallelism: int = Field(default=4, ge=1)
 
     trusted_country_header: str = "cf-ipcountry"
+    messaging_vapid_private_key: SecretStr | None = None
+    """Web Push VAPID key of the messaging engine (PEM), the same in every process; unset means
+    one generated once and kept in `var_dir`."""
 
     jobs_worker: bool = True
     """Run job workers in this process (Redis mode; embedded jobs always run in-process)."""

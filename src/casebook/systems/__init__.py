@@ -11,7 +11,16 @@ from casebook.platform.registry import System, load_catalog
 
 CATALOG_PATH = Path(__file__).with_name("catalog.toml")
 
-BUILT: tuple[str, ...] = ("url_shortener", "kickstarter", "cashapp", "razorpay", "alipay")
+BUILT: tuple[str, ...] = (
+    "url_shortener",
+    "kickstarter",
+    "cashapp",
+    "razorpay",
+    "alipay",
+    "instant_messenger",
+    "telegram",
+    "viber",
+)
 """Packages under `casebook.systems` that export `SYSTEM`; the rest of the catalogue is unbuilt."""
 
 

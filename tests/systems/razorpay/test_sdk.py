@@ -12,28 +12,19 @@ from typing import Any
 import pytest
 import razorpay
 import requests
-import uvicorn
 from fastapi import FastAPI
 
 from casebook.engines.ledger.verify import verify
 from casebook.platform.context import Platform
 from casebook.systems.razorpay import settlements
-from tests.servers import free_port
+from tests.servers import serve_in_loop
 from tests.systems.razorpay.conftest import CARD, Merchant
 
 
 @pytest.fixture
 async def base_url(app: FastAPI) -> AsyncIterator[str]:
-    port = free_port()
-    server = uvicorn.Server(
-        uvicorn.Config(app, host="127.0.0.1", port=port, lifespan="off", log_level="warning")
-    )
-    task = asyncio.create_task(server.serve())
-    while not server.started:  # noqa: ASYNC110 (uvicorn exposes a flag, not an event)
-        await asyncio.sleep(0.01)
-    yield f"http://127.0.0.1:{port}/api/razorpay"
-    server.should_exit = True
-    await task
+    async with serve_in_loop(app) as base:
+        yield f"{base}/api/razorpay"
 
 
 @pytest.mark.feature("razorpay", "developer-api")

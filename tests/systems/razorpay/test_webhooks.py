@@ -12,10 +12,9 @@ from dataclasses import dataclass, field
 import httpx
 import pytest
 import razorpay
-import uvicorn
 from starlette.types import Receive, Scope, Send
 
-from tests.servers import free_port
+from tests.servers import serve_in_loop
 from tests.systems.razorpay.conftest import V1, Merchant, captured_payment
 
 SECRET = "whsec-test-123456"
@@ -54,16 +53,8 @@ class Receiver:
 @pytest.fixture
 async def receiver() -> AsyncIterator[tuple[Receiver, str]]:
     app = Receiver()
-    port = free_port()
-    server = uvicorn.Server(
-        uvicorn.Config(app, host="127.0.0.1", port=port, lifespan="off", log_level="warning")
-    )
-    task = asyncio.create_task(server.serve())
-    while not server.started:  # noqa: ASYNC110 (uvicorn exposes a flag, not an event)
-        await asyncio.sleep(0.01)
-    yield app, f"http://127.0.0.1:{port}/hooks/razorpay"
-    server.should_exit = True
-    await task
+    async with serve_in_loop(app) as base:
+        yield app, f"{base}/hooks/razorpay"
 
 
 async def register(client: httpx.AsyncClient, merchant: Merchant, url: str, *events: str) -> None:

@@ -1,0 +1,1 @@
+"""Client libraries that speak Casebook's APIs (used by tests, benchmarks and scripts)."""

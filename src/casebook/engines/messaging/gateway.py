@@ -1,0 +1,879 @@
+"""The realtime gateway: the WebSocket at `/ws/<slug>` that delivers a device's conversations.
+
+Protocol (JSON text frames; ids are strings, seqs numbers)
+=========================================================
+
+Open and authenticate. The first client frame must arrive within `hello_timeout` (10 s):
+
+    → {"type": "hello", "device_id": "<id>", "token": "<access token>"}
+
+`token` is a JWT access token from `/api/auth/login`. A browser may leave it out: the
+`casebook_access` cookie then authenticates, and only when the socket's `Origin` is the site's
+own (the `Host` it connected to, or `settings.base_url`) — a page of another site cannot ride on
+the cookie. The device must be a live device of that user in this system (`POST /devices`).
+The server answers
+
+    ← {"type": "ready", "user_id", "device_id", "heartbeat_interval": 20, "presence_ttl": 60}
+
+then resumes: for every conversation of the user whose log goes past this device's cursor, it
+sends the missing entries in seq order (read in pages of `resume_page`, so a device that was
+offline for months does not fill memory), then `{"type": "resumed", "conversations": <how many
+had something>}`, then live events as they happen.
+
+Server events (each also arrives live):
+
+- `{"type": "message", "conversation_id", "seq", "message": <message_view>}` — a log entry
+  (messages, edits, deletes). Per conversation in seq order, each seq at most once per
+  connection, none missing (a gap seen live is filled from the database first). For an E2E
+  message `message.ciphertext` is this device's own envelope; a device without one gets nothing.
+- `{"type": "receipt", "conversation_id", "user_id", "delivered_seq", "read_seq"}`
+- `{"type": "typing", "conversation_id", "user_id", "expires_at": <unix ms>}` (never one's own)
+- `{"type": "presence", "user_id", "online", "last_seen"}` — a contact came or went
+- `{"type": "joined" | "left", "conversation_id"}` and any other conversation/user event of
+  events.py, passed through.
+
+Client frames after `ready` (each may carry `"ref": "<≤64 chars>"`; the reply or error echoes it):
+
+- `{"type": "send", "conversation_id", "client_id", "kind", "body"?, "data"?, "envelopes"?,
+  "target_seq"?}` → `{"type": "sent", "ref", "conversation_id", "client_id", "seq", "id",
+  "created_at", "duplicate"}`. A repeated client_id returns the first seq (idempotent).
+- `{"type": "ack", "conversation_id", "seq"}` — everything up to seq reached this device: moves
+  its cursor (and the user's delivered mark). Resume starts after it. → `acked` when ref'd.
+- `{"type": "read", "conversation_id", "seq"}` — the user read up to seq. → `read` when ref'd.
+- `{"type": "typing", "conversation_id"}` — shown to the others for `typing_ttl` (6 s);
+  published at most once per `typing_interval` (2 s) per socket and conversation; channel
+  subscribers may not type (403). → `typing_sent` when ref'd.
+- `{"type": "ping"}` → `{"type": "pong"}`; the heartbeat that keeps presence alive. Send one at
+  least every `heartbeat_interval`; a socket silent for `presence_ttl` is closed.
+- `{"type": "presence", "user_ids": [...]}` → `{"type": "presence_list", "users": [...]}` for
+  those of the users who share a chat with the caller.
+
+A bad frame after `ready` is answered `{"type": "error", "ref", "problem": <problem+json>}` and
+changes nothing; the socket stays open. Problems: `messaging/invalid-frame` and
+`messaging/unknown-frame` (422), the engine's own (a conversation the user is not in is 404
+`messaging/conversation-not-found`, whatever the frame), and `rate-limited` (429) beyond
+`frame_rate` (50 frames/s, bursts of 200) — malformed frames count too.
+
+Close codes:
+
+| code | meaning | client should |
+|------|---------|---------------|
+| 1000 | normal closure | — |
+| 1001 | server shutting down | reconnect (another node) and resume |
+| 1009 | frame larger than `max_frame_bytes` | not send it again |
+| 1011 | internal error (e.g. the bus did not confirm a subscription) | reconnect later |
+| 4400 | first frame is not a valid hello | fix the client |
+| 4401 | authentication failed (missing, bad or expired token) | refresh the token |
+| 4403 | forbidden: not your device, revoked device, cross-site cookie | stop |
+| 4408 | no hello in time, or no heartbeat for `presence_ttl` | reconnect |
+| 4429 | this socket fell too far behind (`queue_size` events buffered) | reconnect; resumes |
+
+Delivery is at least once across connections (a reconnect resends what was not acked), exactly
+once and in order within one. The socket authenticates once, at hello: a token expiring later
+does not close it; revoking the device does (close 4403).
+
+Not here: API keys cannot open a socket (sessions only), and a node that dies without closing
+its sockets publishes no "offline" presence (its devices' keys just expire; a query then says
+offline).
+
+Costs: per live event O(1) per socket (plus O(gap) reads when a gap is seen); resume O(missed
+entries) in pages; a `send` waits for the writer's next group commit.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import binascii
+import contextlib
+import time
+from dataclasses import dataclass
+from typing import Annotated, Any, TypeVar
+from urllib.parse import urlsplit
+
+import orjson
+import structlog
+from fastapi import APIRouter, WebSocket
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
+from sqlalchemy import select
+from starlette.websockets import WebSocketDisconnect, WebSocketState
+
+from casebook.engines.messaging import errors as service_errors
+from casebook.engines.messaging import events, runtime, service
+from casebook.engines.messaging.errors import ConversationNotFound, NotAllowed
+from casebook.engines.messaging.hub import Hub, HubClosed
+from casebook.engines.messaging.models import (
+    MessagingConversation,
+    MessagingCursor,
+    MessagingMember,
+)
+from casebook.engines.messaging.presence import HEARTBEAT_INTERVAL, PRESENCE_TTL, Presence
+from casebook.engines.messaging.views import message_view
+from casebook.engines.messaging.writer import SendRequest
+from casebook.platform.auth import tokens
+from casebook.platform.auth.cookies import ACCESS_COOKIE
+from casebook.platform.context import Platform
+from casebook.platform.errors import InvalidInput, Problem, TooManyRequests, Unauthorized
+from casebook.platform.ratelimit import RateLimit, gcra
+
+log = structlog.get_logger("casebook.messaging.gateway")
+
+
+class CloseCode:
+    NORMAL = 1000
+    GOING_AWAY = 1001
+    TOO_BIG = 1009
+    INTERNAL = 1011
+    BAD_HELLO = 4400
+    UNAUTHENTICATED = 4401
+    FORBIDDEN = 4403
+    TIMEOUT = 4408
+    TOO_SLOW = 4429
+
+
+FRAME_RATE = RateLimit(rate=50.0, burst=200)
+
+
+@dataclass(frozen=True)
+class GatewayConfig:
+    """The gateway's limits and timers (seconds), per system and process."""
+
+    hello_timeout: float = 10.0
+    queue_size: int = 1024
+    """Live events buffered per socket; one more and the socket is closed (4429)."""
+    resume_page: int = 200
+    max_frame_bytes: int = 1024 * 1024
+    presence_ttl: float = PRESENCE_TTL
+    heartbeat_interval: float = HEARTBEAT_INTERVAL
+    typing_ttl: float = 6.0
+    typing_interval: float = 2.0
+    """A user's typing in one conversation is published at most this often."""
+    frame_rate: RateLimit = FRAME_RATE
+    """Client frames per socket; beyond it frames are refused with an error (429)."""
+
+
+class InvalidFrame(InvalidInput):
+    type_ = "messaging/invalid-frame"
+    title = "The frame is not valid"
+
+
+class UnknownFrame(InvalidInput):
+    type_ = "messaging/unknown-frame"
+    title = "Unknown frame type"
+
+
+IdText = Annotated[str, StringConstraints(pattern=r"^[0-9]{1,19}$")]
+Ref = Annotated[str, StringConstraints(max_length=64)]
+
+
+class _Frame(BaseModel):
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    type: str
+    ref: Ref | None = None
+
+
+class _Hello(_Frame):
+    device_id: IdText
+    token: Annotated[str, StringConstraints(max_length=4096)] | None = None
+
+
+class _Mark(_Frame):
+    conversation_id: IdText
+    seq: int = Field(ge=0, le=2**53)
+
+
+class _Typing(_Frame):
+    conversation_id: IdText
+
+
+class _Send(_Frame):
+    conversation_id: IdText
+    client_id: Annotated[str, StringConstraints(min_length=1, max_length=64)]
+    kind: Annotated[str, StringConstraints(max_length=12)] = "text"
+    body: str | None = None
+    data: dict[str, Any] | None = None
+    envelopes: dict[IdText, Annotated[str, StringConstraints(max_length=1_500_000)]] | None = None
+    target_seq: int | None = Field(default=None, ge=1, le=2**53)
+
+
+class _PresenceQuery(_Frame):
+    user_ids: list[IdText] = Field(max_length=200)
+
+
+F = TypeVar("F", bound=_Frame)
+
+
+def _parse(model: type[F], frame: dict[str, Any]) -> F:
+    try:
+        return model.model_validate(frame)
+    except ValidationError as error:
+        problems = [
+            {"loc": ".".join(str(p) for p in e["loc"]), "msg": e["msg"]} for e in error.errors()
+        ]
+        raise InvalidFrame(f"Bad {frame.get('type')!r} frame.", errors=problems) from None
+
+
+_GONE = (WebSocketDisconnect, OSError, RuntimeError)
+"""What writing to or reading from a socket the client has already left raises (Starlette's
+RuntimeError after a close, uvicorn's ClientDisconnected, an OSError of the transport)."""
+
+
+class Gateway:
+    """The realtime runtime of one system in one process: hub, presence, open sockets."""
+
+    def __init__(self, platform: Platform, system: str, config: GatewayConfig) -> None:
+        self.platform = platform
+        self.system = system
+        self.config = config
+        self.hub = Hub(platform.bus, system)
+        self.presence = Presence(platform, system, ttl=config.presence_ttl)
+        self.connections: set[Connection] = set()
+        self._per_device: dict[int, int] = {}
+
+    def add(self, connection: Connection) -> None:
+        self.connections.add(connection)
+        device = connection.device_id
+        self._per_device[device] = self._per_device.get(device, 0) + 1
+
+    def discard(self, connection: Connection) -> None:
+        if connection not in self.connections:
+            return
+        self.connections.discard(connection)
+        device = connection.device_id
+        left = self._per_device[device] - 1
+        if left:
+            self._per_device[device] = left
+        else:
+            del self._per_device[device]
+
+    def device_connections(self, device_id: int) -> int:
+        """Sockets of `device_id` open in this process; O(1)."""
+        return self._per_device.get(device_id, 0)
+
+    async def stop(self) -> None:
+        """Close every socket (1001: reconnect elsewhere) and end the hub's subscriptions."""
+        connections = list(self.connections)
+        for connection in connections:
+            connection.shutdown(CloseCode.GOING_AWAY, "server shutting down")
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(5.0):
+                for connection in connections:
+                    await connection.finished.wait()
+        await self.hub.stop()
+
+
+def state_key(system: str) -> str:
+    return f"messaging.gateway:{system}"
+
+
+def gateway(platform: Platform, system: str) -> Gateway:
+    """The running gateway of `system`; KeyError before `start`."""
+    found: Gateway = platform.state[state_key(system)]
+    return found
+
+
+async def start(platform: Platform, system: str, config: GatewayConfig | None = None) -> Gateway:
+    """Create the system's gateway (idempotent per platform)."""
+    key = state_key(system)
+    existing: Gateway | None = platform.state.get(key)
+    if existing is None:
+        existing = platform.state[key] = Gateway(platform, system, config or GatewayConfig())
+    return existing
+
+
+async def stop(platform: Platform, system: str) -> None:
+    found: Gateway | None = platform.state.pop(state_key(system), None)
+    if found is not None:
+        await found.stop()
+
+
+class _Close(Exception):
+    """End the connection with this close code and reason (a refused hello, or raised inside
+    a connection's tasks)."""
+
+    def __init__(self, code: int, reason: str) -> None:
+        super().__init__(reason)
+        self.code = code
+        self.reason = reason
+
+
+def _decode_frame(text: str | None) -> dict[str, Any] | Problem:
+    """A client frame as a dict with a string `type`, or the Problem saying why it is not."""
+    if text is None:
+        return InvalidFrame("Frames are JSON text, not binary.")
+    try:
+        frame = orjson.loads(text)
+    except orjson.JSONDecodeError:
+        return InvalidFrame("A frame is one JSON object.")
+    if not isinstance(frame, dict) or not isinstance(frame.get("type"), str):
+        return InvalidFrame("A frame is a JSON object with a type.")
+    return frame
+
+
+class Connection:
+    """One authenticated socket: what it has been sent per conversation, and its two tasks —
+    `_deliver` (resume, then live events from the hub, in order) and `_read_frames` (client
+    frames, each answered in turn). Both write through one lock, so frames never interleave."""
+
+    def __init__(self, gw: Gateway, websocket: WebSocket, user_id: int, device_id: int) -> None:
+        self.gw = gw
+        self.websocket = websocket
+        self.user_id = user_id
+        self.device_id = device_id
+        self.system = gw.system
+        self.user_channel = events.user_channel(gw.system, user_id)
+        self.queue: asyncio.Queue[tuple[str, dict[str, Any]]] = asyncio.Queue(gw.config.queue_size)
+        self.sent_seq: dict[int, int] = {}
+        """conversation id → the highest seq this connection has delivered (or skipped)."""
+        self.roles: dict[int, str] = {}
+        self.too_slow: str | None = None
+        self._write_lock = asyncio.Lock()
+        self._typing_published: dict[int, float] = {}
+        self._tat = 0.0
+        self._tasks: list[asyncio.Task[None]] = []
+        self._close_with: _Close | None = None
+        self.finished = asyncio.Event()
+
+    # The hub's side (never blocks) -------------------------------------------------------------
+
+    def offer(self, channel: str, event: dict[str, Any]) -> None:
+        if self.too_slow is not None:
+            return
+        try:
+            self.queue.put_nowait((channel, event))
+        except asyncio.QueueFull:
+            self.too_slow = f"more than {self.gw.config.queue_size} events behind"
+
+    def fell_behind(self, channel: str) -> None:
+        if channel == self.user_channel:
+            self.too_slow = "events for this user were lost"
+            self._wake()
+            return
+        conversation_id = int(channel.rsplit(":", 1)[1])
+        self.offer(channel, {"type": "_resync", "conversation_id": str(conversation_id)})
+
+    def _wake(self) -> None:
+        with contextlib.suppress(asyncio.QueueFull):
+            self.queue.put_nowait(("", {"type": "_wake"}))
+
+    def _check_pace(self) -> None:
+        if self.too_slow is not None:
+            raise _Close(CloseCode.TOO_SLOW, f"too slow: {self.too_slow}; resume from cursor")
+
+    # Writing -----------------------------------------------------------------------------------
+
+    async def emit(self, frame: dict[str, Any]) -> None:
+        """Send one frame (serialised with every other writer of this socket)."""
+        text = orjson.dumps(frame).decode()
+        async with self._write_lock:
+            await self.websocket.send_text(text)
+
+    def shutdown(self, code: int, reason: str) -> None:
+        """Ask the connection to close with `code` (from outside its tasks)."""
+        self._close_with = _Close(code, reason)
+        for task in self._tasks:
+            task.cancel()
+
+    # Lifecycle ---------------------------------------------------------------------------------
+
+    async def run(self) -> None:
+        """Subscribe, say ready, resume, then serve until either side ends the connection."""
+        gw = self.gw
+        gw.add(self)
+        outcome: _Close | None = None
+        try:
+            try:
+                pending = await self._subscribe()
+            except service_errors.DeviceNotFound:
+                outcome = _Close(CloseCode.FORBIDDEN, "device revoked")
+                return
+            except (TimeoutError, HubClosed):
+                outcome = _Close(CloseCode.INTERNAL, "could not subscribe; retry")
+                return
+            came_online = await gw.presence.beat(self.user_id, self.device_id)
+            try:
+                await self.emit(
+                    {
+                        "type": "ready",
+                        "user_id": str(self.user_id),
+                        "device_id": str(self.device_id),
+                        "heartbeat_interval": gw.config.heartbeat_interval,
+                        "presence_ttl": gw.config.presence_ttl,
+                    }
+                )
+            except _GONE:
+                return  # the client left before it was ready
+            if came_online:
+                await gw.presence.announce(self.user_id)
+            self._tasks = [
+                asyncio.create_task(self._read_frames(), name="ws-read"),
+                asyncio.create_task(self._deliver(pending), name="ws-deliver"),
+            ]
+            if self._close_with is not None:  # shut down while subscribing
+                for task in self._tasks:
+                    task.cancel()
+            await asyncio.wait(self._tasks, return_when=asyncio.FIRST_COMPLETED)
+            for task in self._tasks:
+                task.cancel()
+            results = await asyncio.gather(*self._tasks, return_exceptions=True)
+            for result in results:
+                if isinstance(result, _Close):
+                    outcome = result
+                    break
+                if isinstance(result, Exception) and not isinstance(result, _GONE):
+                    log.error("socket task failed", exc_info=result)
+                    outcome = _Close(CloseCode.INTERNAL, "internal error")
+        finally:
+            outcome = self._close_with or outcome
+            if outcome is not None:
+                await self._close_socket(outcome.code, outcome.reason)
+            gw.hub.detach(self)
+            gw.discard(self)
+            try:
+                await self._went_away()
+            finally:
+                self.finished.set()
+
+    async def _close_socket(self, code: int, reason: str) -> None:
+        if self.websocket.application_state == WebSocketState.DISCONNECTED:
+            return
+        with contextlib.suppress(Exception):
+            async with self._write_lock:
+                await self.websocket.close(code, reason[:120])
+
+    async def _went_away(self) -> None:
+        if self.gw.device_connections(self.device_id):
+            return  # the same device is still connected here through another socket
+        with contextlib.suppress(Exception):
+            if await self.gw.presence.went_away(self.user_id, self.device_id):
+                await self.gw.presence.announce(self.user_id)
+
+    async def _subscribe(self) -> list[service.PendingConversation]:
+        """Watch the user's channel and every conversation's, then read what is pending.
+
+        The reads come after the watches: an entry committed before a read is in the read, one
+        committed after it arrives live (an entry in both is sent once: see `_on_message`).
+        """
+        gw = self.gw
+        await gw.hub.watch(self, self.user_channel)
+        async with gw.platform.db.session() as session:
+            rows = await session.execute(
+                select(
+                    MessagingMember.conversation_id,
+                    MessagingMember.role,
+                    MessagingConversation.last_seq,
+                )
+                .join(
+                    MessagingConversation,
+                    MessagingConversation.id == MessagingMember.conversation_id,
+                )
+                .where(
+                    MessagingMember.user_id == self.user_id,
+                    MessagingConversation.system == self.system,
+                )
+            )
+            last_seqs = {}
+            for conversation_id, role, last_seq in rows:
+                self.roles[conversation_id] = role
+                last_seqs[conversation_id] = last_seq
+        await asyncio.gather(
+            *(
+                gw.hub.watch(self, events.conversation_channel(self.system, cid))
+                for cid in last_seqs
+            )
+        )
+        async with gw.platform.db.session() as session:
+            pending = await service.pending_for_device(
+                session, self.system, self.user_id, self.device_id
+            )
+        self.sent_seq.update(last_seqs)
+        # A conversation joined between the two reads is not watched yet: its "joined" event,
+        # already on the way to the user channel, watches it and sends its entries.
+        pending = [entry for entry in pending if entry.conversation_id in last_seqs]
+        for entry in pending:
+            self.sent_seq[entry.conversation_id] = entry.after_seq
+        return pending
+
+    # Delivery ----------------------------------------------------------------------------------
+
+    async def _deliver(self, pending: list[service.PendingConversation]) -> None:
+        for entry in pending:
+            await self._fill(entry.conversation_id, entry.after_seq, entry.last_seq)
+        await self.emit({"type": "resumed", "conversations": len(pending)})
+        while True:
+            self._check_pace()
+            _channel, event = await self.queue.get()
+            self._check_pace()
+            await self._route(event)
+
+    async def _route(self, event: dict[str, Any]) -> None:
+        kind = event["type"]
+        if kind == "message":
+            await self._on_message(event)
+        elif kind == "_resync":
+            await self._resync(int(event["conversation_id"]))
+        elif kind == "_wake":
+            return
+        elif kind == "typing":
+            if (
+                event.get("user_id") != str(self.user_id)
+                and event.get("expires_at", 0) > time.time() * 1000
+            ):
+                await self.emit(event)
+        elif kind == "joined":
+            await self._on_joined(int(event["conversation_id"]))
+            await self.emit(event)
+        elif kind == "left":
+            self._forget(int(event["conversation_id"]))
+            await self.emit(event)
+        elif kind == "device":
+            if event.get("device_id") == str(self.device_id) and event.get("revoked"):
+                raise _Close(CloseCode.FORBIDDEN, "device revoked")
+            await self.emit(event)
+        else:
+            if kind == "members" and event.get("user_id") == str(self.user_id):
+                conversation_id = int(event["conversation_id"])
+                if event.get("role") and conversation_id in self.roles:
+                    self.roles[conversation_id] = str(event["role"])
+            await self.emit(event)
+
+    async def _on_message(self, event: dict[str, Any]) -> None:
+        """Deliver a live log entry: drop what was already sent, fill a gap from the database
+        first (another process's writer may publish out of order), hand out the envelope."""
+        conversation_id = int(event["conversation_id"])
+        seq = int(event["seq"])
+        last = self.sent_seq.get(conversation_id)
+        if last is None or seq <= last:
+            return
+        if seq > last + 1:
+            await self._fill(conversation_id, last, seq - 1)
+            if conversation_id not in self.sent_seq:
+                return
+        message = event["message"]
+        envelopes = event.get("envelopes")
+        if envelopes is not None:
+            ciphertext = envelopes.get(str(self.device_id))
+            if ciphertext is None:
+                self.sent_seq[conversation_id] = seq
+                return  # not addressed to this device (its own message, or added later)
+            message = {**message, "ciphertext": ciphertext}
+        await self.emit(
+            {
+                "type": "message",
+                "conversation_id": str(conversation_id),
+                "seq": seq,
+                "message": message,
+            }
+        )
+        self.sent_seq[conversation_id] = seq
+
+    async def _fill(self, conversation_id: int, after: int, upto: int) -> None:
+        """Send entries (after, upto] from the database, a page at a time (one short read
+        session per page, never held while the socket is written)."""
+        page = self.gw.config.resume_page
+        cursor = after
+        while cursor < upto:
+            try:
+                async with self.gw.platform.db.session() as session:
+                    items = await service.history(
+                        session,
+                        self.system,
+                        self.user_id,
+                        conversation_id,
+                        after=cursor,
+                        before=upto + 1,
+                        limit=page,
+                        newest_first=False,
+                        device_id=self.device_id,
+                    )
+            except service_errors.ConversationNotFound:
+                self._forget(conversation_id)  # left meanwhile; its "left" event follows
+                return
+            except service_errors.DeviceNotFound:
+                raise _Close(CloseCode.FORBIDDEN, "device revoked") from None
+            for item in items:
+                message = item.message
+                self.sent_seq[conversation_id] = message.seq
+                if message.kind == "encrypted" and item.ciphertext is None:
+                    continue
+                await self.emit(
+                    {
+                        "type": "message",
+                        "conversation_id": str(conversation_id),
+                        "seq": message.seq,
+                        "message": message_view(message, item.ciphertext),
+                    }
+                )
+            if len(items) < page:
+                break
+            cursor = items[-1].message.seq
+            self._check_pace()
+        if conversation_id in self.sent_seq:
+            self.sent_seq[conversation_id] = max(self.sent_seq[conversation_id], upto)
+
+    async def _resync(self, conversation_id: int) -> None:
+        """Events of the conversation were lost on the bus: send what the log has past ours."""
+        last = self.sent_seq.get(conversation_id)
+        if last is None:
+            return
+        async with self.gw.platform.db.session() as session:
+            last_seq = await session.scalar(
+                select(MessagingConversation.last_seq).where(
+                    MessagingConversation.id == conversation_id
+                )
+            )
+        if last_seq is not None and last_seq > last:
+            await self._fill(conversation_id, last, last_seq)
+
+    async def _on_joined(self, conversation_id: int) -> None:
+        """The user joined a conversation while connected: watch it, then send its entries
+        past this device's cursor (or past where the user's history starts)."""
+        if conversation_id in self.sent_seq:
+            return
+        channel = events.conversation_channel(self.system, conversation_id)
+        await self.gw.hub.watch(self, channel)
+        async with self.gw.platform.db.session() as session:
+            try:
+                conversation, member = await service.membership(
+                    session, self.system, conversation_id, self.user_id
+                )
+            except service_errors.ConversationNotFound:
+                self.gw.hub.unwatch(self, channel)
+                return
+            cursor = await session.get(MessagingCursor, (self.device_id, conversation_id))
+        start = max(cursor.acked_seq if cursor else 0, member.joined_seq, member.cleared_seq)
+        self.roles[conversation_id] = member.role
+        self.sent_seq[conversation_id] = start
+        await self._fill(conversation_id, start, conversation.last_seq)
+
+    def _forget(self, conversation_id: int) -> None:
+        self.sent_seq.pop(conversation_id, None)
+        self.roles.pop(conversation_id, None)
+        self.gw.hub.unwatch(self, events.conversation_channel(self.system, conversation_id))
+
+    # Client frames -----------------------------------------------------------------------------
+
+    async def _read_frames(self) -> None:
+        config = self.gw.config
+        while True:
+            try:
+                message = await asyncio.wait_for(self.websocket.receive(), config.presence_ttl)
+            except TimeoutError:
+                raise _Close(CloseCode.TIMEOUT, "no heartbeat") from None
+            if message["type"] == "websocket.disconnect":
+                return
+            text = message.get("text")
+            if text is not None and len(text) > config.max_frame_bytes:
+                raise _Close(CloseCode.TOO_BIG, "frame too large")
+            frame = _decode_frame(text)
+            ref = frame.get("ref") if isinstance(frame, dict) else None
+            ref = ref if isinstance(ref, str) else None
+            # Every frame counts, malformed ones too: a flood of garbage is refused alike.
+            decision, self._tat = gcra(self._tat, time.monotonic(), config.frame_rate, 1)
+            try:
+                if not decision.allowed:
+                    raise TooManyRequests(decision.retry_after)
+                if isinstance(frame, Problem):
+                    raise frame
+                reply = await self._answer(frame)
+            except Problem as problem:
+                await self._refuse(ref, problem)
+                continue
+            if reply is not None:
+                if ref is not None:
+                    reply["ref"] = ref
+                await self.emit(reply)
+
+    async def _refuse(self, ref: str | None, problem: Problem) -> None:
+        frame: dict[str, Any] = {"type": "error", "problem": problem.body()}
+        if ref is not None:
+            frame["ref"] = ref
+        await self.emit(frame)
+
+    async def _answer(self, frame: dict[str, Any]) -> dict[str, Any] | None:
+        """Act on one client frame; the reply to send, if any. Raises the request's Problem."""
+        kind = frame["type"]
+        if kind == "send":
+            return await self._send(_parse(_Send, frame))
+        if kind == "ack":
+            mark = _parse(_Mark, frame)
+            await self._mark(mark, ack=True)
+            return {"type": "acked", **self._mark_view(mark)} if mark.ref else None
+        if kind == "read":
+            mark = _parse(_Mark, frame)
+            await self._mark(mark, ack=False)
+            return {"type": "read", **self._mark_view(mark)} if mark.ref else None
+        if kind == "typing":
+            typing = _parse(_Typing, frame)
+            await self._typing(int(typing.conversation_id))
+            return {"type": "typing_sent"} if typing.ref else None
+        if kind == "ping":
+            if await self.gw.presence.beat(self.user_id, self.device_id):
+                await self.gw.presence.announce(self.user_id)
+            return {"type": "pong"}
+        if kind == "presence":
+            query = _parse(_PresenceQuery, frame)
+            async with self.gw.platform.db.session() as session:
+                states = await self.gw.presence.query(
+                    session, self.user_id, [int(u) for u in query.user_ids]
+                )
+            return {"type": "presence_list", "users": [s.view() for s in states]}
+        if kind == "hello":
+            raise InvalidFrame("This socket is already authenticated.")
+        raise UnknownFrame(f"No frame type {kind!r}.")
+
+    async def _send(self, frame: _Send) -> dict[str, Any]:
+        envelopes: dict[int, bytes] | None = None
+        if frame.envelopes is not None:
+            try:
+                envelopes = {
+                    int(device): base64.b64decode(data, validate=True)
+                    for device, data in frame.envelopes.items()
+                }
+            except binascii.Error:
+                raise InvalidFrame("Envelopes are base64.") from None
+        sent = await runtime.messenger(self.gw.platform, self.system).writer.send(
+            SendRequest(
+                conversation_id=int(frame.conversation_id),
+                sender_id=self.user_id,
+                client_id=frame.client_id,
+                kind=frame.kind,
+                body=frame.body,
+                data=frame.data,
+                sender_device_id=self.device_id,
+                envelopes=envelopes,
+                target_seq=frame.target_seq,
+            )
+        )
+        message = sent.message
+        return {
+            "type": "sent",
+            "conversation_id": str(message.conversation_id),
+            "client_id": message.client_id,
+            "seq": message.seq,
+            "id": str(message.id),
+            "created_at": message.created_at.isoformat(),
+            "duplicate": sent.duplicate,
+        }
+
+    @staticmethod
+    def _mark_view(mark: _Mark) -> dict[str, Any]:
+        return {"conversation_id": mark.conversation_id, "seq": mark.seq}
+
+    async def _mark(self, mark: _Mark, *, ack: bool) -> None:
+        conversation_id = int(mark.conversation_id)
+        async with self.gw.platform.db.session(write=True) as session:
+            if ack:
+                published = await service.ack(
+                    session, self.system, self.user_id, self.device_id, conversation_id, mark.seq
+                )
+            else:
+                published = await service.mark(
+                    session, self.system, self.user_id, conversation_id, read_seq=mark.seq
+                )
+        await service.publish_all(self.gw.platform.bus, self.system, published)
+
+    async def _typing(self, conversation_id: int) -> None:
+        role = self.roles.get(conversation_id)
+        if role is None:
+            raise ConversationNotFound("No such conversation among yours.")
+        if role == "subscriber":
+            raise NotAllowed("Channel subscribers do not type in the channel.")
+        now = time.monotonic()
+        last = self._typing_published.get(conversation_id)
+        if last is not None and now - last < self.gw.config.typing_interval:
+            return  # still typing: the others' indicator has not expired yet
+        self._typing_published[conversation_id] = now
+        await events.publish_to_conversation(
+            self.gw.platform.bus,
+            self.system,
+            conversation_id,
+            {
+                "type": "typing",
+                "conversation_id": str(conversation_id),
+                "user_id": str(self.user_id),
+                "expires_at": int((time.time() + self.gw.config.typing_ttl) * 1000),
+            },
+        )
+
+
+# Authentication and the endpoint ---------------------------------------------------------------
+
+
+def _same_site(websocket: WebSocket, settings_base_url: str) -> bool:
+    """Whether the socket's Origin is this site: the host it connected to, or the base URL."""
+    origin = websocket.headers.get("origin")
+    if not origin:
+        return False
+    parsed = urlsplit(origin)
+    host = websocket.headers.get("host", "")
+    allowed = {urlsplit(settings_base_url).netloc}
+    if host:
+        allowed.add(host)
+    return parsed.scheme in ("http", "https") and parsed.netloc in allowed
+
+
+async def _authenticate(gw: Gateway, websocket: WebSocket) -> tuple[int, int]:
+    """Read the hello; the (user id, device id) it proves. Raises `_Close`."""
+    try:
+        message = await asyncio.wait_for(websocket.receive(), gw.config.hello_timeout)
+    except TimeoutError:
+        raise _Close(CloseCode.TIMEOUT, "no hello in time") from None
+    if message["type"] == "websocket.disconnect":
+        raise WebSocketDisconnect(message.get("code", 1000))
+    text = message.get("text")
+    if text is None or len(text) > 16 * 1024:
+        raise _Close(CloseCode.BAD_HELLO, "the first frame must be a JSON hello")
+    try:
+        frame = orjson.loads(text)
+    except orjson.JSONDecodeError:
+        raise _Close(CloseCode.BAD_HELLO, "the first frame must be a JSON hello") from None
+    if not isinstance(frame, dict) or frame.get("type") != "hello":
+        raise _Close(CloseCode.BAD_HELLO, "the first frame must be a JSON hello")
+    try:
+        hello = _Hello.model_validate(frame)
+    except ValidationError:
+        raise _Close(CloseCode.BAD_HELLO, "hello needs a device_id (digits)") from None
+    settings = gw.platform.settings
+    token = hello.token
+    if token is None:
+        token = websocket.cookies.get(ACCESS_COOKIE)
+        if token is None:
+            raise _Close(CloseCode.UNAUTHENTICATED, "send a token in hello, or log in")
+        if not _same_site(websocket, settings.base_url):
+            raise _Close(CloseCode.FORBIDDEN, "cookie authentication needs a same-site Origin")
+    try:
+        user_id = tokens.decode_access_token(settings, token).user_id
+    except Unauthorized:
+        raise _Close(CloseCode.UNAUTHENTICATED, "invalid or expired token") from None
+    device_id = int(hello.device_id)
+    async with gw.platform.db.session() as session:
+        try:
+            await service.live_device(session, gw.system, user_id, device_id)
+        except service_errors.DeviceNotFound:
+            raise _Close(CloseCode.FORBIDDEN, "not a live device of yours") from None
+    return user_id, device_id
+
+
+async def serve_socket(websocket: WebSocket, system: str) -> None:
+    """Run one socket of `system` from accept to close (see the module docstring)."""
+    gw = gateway(websocket.app.state.platform, system)
+    await websocket.accept()
+    try:
+        user_id, device_id = await _authenticate(gw, websocket)
+    except _Close as refused:
+        await websocket.close(refused.code, refused.reason)
+        return
+    except WebSocketDisconnect:
+        return
+    await Connection(gw, websocket, user_id, device_id).run()
+
+
+def add_route(router: APIRouter, system: str) -> None:
+    """Add the socket of `system` at `router`'s root (the app mounts it at `/ws/<slug>`)."""
+
+    async def messaging_socket(websocket: WebSocket) -> None:
+        await serve_socket(websocket, system)
+
+    router.add_api_websocket_route("", messaging_socket, name=f"{system}-socket")
