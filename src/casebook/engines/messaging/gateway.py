@@ -150,6 +150,9 @@ class GatewayConfig:
     """A user's typing in one conversation is published at most this often."""
     frame_rate: RateLimit = FRAME_RATE
     """Client frames per socket; beyond it frames are refused with an error (429)."""
+    ack_delay: float = 0.02
+    """Acks wait at most this long to share a transaction with others (the `AckBatcher`)."""
+    ack_batch: int = 2000
 
 
 class InvalidFrame(InvalidInput):
@@ -219,6 +222,78 @@ _GONE = (WebSocketDisconnect, OSError, RuntimeError)
 RuntimeError after a close, uvicorn's ClientDisconnected, an OSError of the transport)."""
 
 
+class AckBatcher:
+    """Commits the acks of every socket of the process together: one transaction every
+    `ack_delay` seconds (or `ack_batch` acks) instead of one per ack frame.
+
+    A phone acks each message it receives; one write transaction per ack would make the
+    device cursors cost more than the messages (on SQLite every transaction also queues behind
+    the writer's). An ack sent with a `ref` is answered only once its batch has committed, so
+    "acked" still means durable; acks without one are fire-and-forget. A crash loses at most the
+    last `ack_delay` of acks, which only means those messages are resent on reconnect — delivery
+    is at least once and clients dedupe by seq. O(1) per ack to queue; one batch is
+    `service.ack_many` (a constant number of statements plus one per moved delivered mark).
+    """
+
+    def __init__(self, platform: Platform, system: str, delay: float, limit: int) -> None:
+        self.platform = platform
+        self.system = system
+        self.delay = delay
+        self.limit = limit
+        self._pending: list[tuple[service.Ack, asyncio.Future[None] | None]] = []
+        self._wake = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self._closed = False
+
+    def start(self) -> None:
+        if self._task is None:
+            self._task = asyncio.create_task(self._run(), name=f"acks:{self.system}")
+
+    def add(self, ack: service.Ack, *, wait: bool) -> asyncio.Future[None] | None:
+        """Queue `ack`; with `wait`, a future resolved when it has committed."""
+        future: asyncio.Future[None] | None = (
+            asyncio.get_running_loop().create_future() if wait else None
+        )
+        self._pending.append((ack, future))
+        self._wake.set()
+        return future
+
+    async def _run(self) -> None:
+        while True:
+            await self._wake.wait()
+            self._wake.clear()
+            if not self._closed and len(self._pending) < self.limit:
+                await asyncio.sleep(self.delay)  # let the acks of this moment join the batch
+            batch, self._pending = self._pending, []
+            if batch:
+                await self._commit(batch)
+            if self._closed and not self._pending:
+                return
+
+    async def _commit(self, batch: list[tuple[service.Ack, asyncio.Future[None] | None]]) -> None:
+        try:
+            async with self.platform.db.session(write=True) as session:
+                published = await service.ack_many(session, self.system, [ack for ack, _ in batch])
+        except Exception as exc:  # a failed batch fails its waiters; the cursors stay behind
+            log.exception("ack batch failed", acks=len(batch))
+            for _, future in batch:
+                if future is not None and not future.done():
+                    future.set_exception(exc)
+            return
+        for _, future in batch:
+            if future is not None and not future.done():
+                future.set_result(None)
+        await service.publish_all(self.platform.bus, self.system, published)
+
+    async def stop(self) -> None:
+        """Commit what is queued, then end."""
+        self._closed = True
+        self._wake.set()
+        if self._task is not None:
+            await self._task
+            self._task = None
+
+
 class Gateway:
     """The realtime runtime of one system in one process: hub, presence, open sockets."""
 
@@ -230,6 +305,7 @@ class Gateway:
         self.presence = Presence(platform, system, ttl=config.presence_ttl)
         self.connections: set[Connection] = set()
         self._per_device: dict[int, int] = {}
+        self.acks = AckBatcher(platform, system, config.ack_delay, config.ack_batch)
 
     def add(self, connection: Connection) -> None:
         self.connections.add(connection)
@@ -260,6 +336,7 @@ class Gateway:
             async with asyncio.timeout(5.0):
                 for connection in connections:
                     await connection.finished.wait()
+        await self.acks.stop()
         await self.hub.stop()
 
 
@@ -279,6 +356,7 @@ async def start(platform: Platform, system: str, config: GatewayConfig | None = 
     existing: Gateway | None = platform.state.get(key)
     if existing is None:
         existing = platform.state[key] = Gateway(platform, system, config or GatewayConfig())
+        existing.acks.start()
     return existing
 
 
@@ -763,15 +841,20 @@ class Connection:
 
     async def _mark(self, mark: _Mark, *, ack: bool) -> None:
         conversation_id = int(mark.conversation_id)
+        if ack:
+            # The socket knows its conversations: an ack of another one is refused here, and
+            # the rest are committed in batches (see AckBatcher).
+            if conversation_id not in self.roles:
+                raise ConversationNotFound("No such conversation among yours.")
+            item = service.Ack(self.user_id, self.device_id, conversation_id, mark.seq)
+            done = self.gw.acks.add(item, wait=mark.ref is not None)
+            if done is not None:
+                await done
+            return
         async with self.gw.platform.db.session(write=True) as session:
-            if ack:
-                published = await service.ack(
-                    session, self.system, self.user_id, self.device_id, conversation_id, mark.seq
-                )
-            else:
-                published = await service.mark(
-                    session, self.system, self.user_id, conversation_id, read_seq=mark.seq
-                )
+            published = await service.mark(
+                session, self.system, self.user_id, conversation_id, read_seq=mark.seq
+            )
         await service.publish_all(self.gw.platform.bus, self.system, published)
 
     async def _typing(self, conversation_id: int) -> None:

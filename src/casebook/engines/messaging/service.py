@@ -768,7 +768,7 @@ async def clear_history(
 # Receipts and cursors --------------------------------------------------------------------------
 
 
-def _raised(column: Any, value: int) -> Any:
+def _raised(column: Any, value: Any) -> Any:
     """SQL for max(column, value) on both backends (a monotonic mark in one statement)."""
     return case((column < value, value), else_=column)
 
@@ -840,6 +840,102 @@ async def ack(
         )
     )
     return await mark(session, system, user_id, conversation_id, delivered_seq=acked)
+
+
+@dataclass(frozen=True)
+class Ack:
+    """One device's acknowledgement, as `ack_many` takes them."""
+
+    user_id: int
+    device_id: int
+    conversation_id: int
+    seq: int
+
+
+async def ack_many(session: AsyncSession, system: str, acks: Sequence[Ack]) -> list[Event]:
+    """`ack` for many devices at once, in the caller's transaction: what the gateway's ack
+    batcher commits every few milliseconds instead of one transaction per ack frame.
+
+    The devices are trusted to be live (the gateway authenticated them and closes a revoked
+    device's sockets); acks of conversations the user is not (or no longer) a member of, or of
+    another system, are dropped. Per (device, conversation) the highest seq wins, clamped to the
+    conversation's last seq. Statements: one SELECT of the memberships, one multi-row cursor
+    upsert, one UPDATE per (conversation, user) whose delivered mark moves — O(acks) rows, a
+    constant number of round trips plus the moved marks. Returns the receipt events."""
+    if not acks:
+        return []
+    highest: dict[tuple[int, int], Ack] = {}
+    for item in acks:
+        key = (item.device_id, item.conversation_id)
+        if key not in highest or highest[key].seq < item.seq:
+            highest[key] = item
+    pairs = {(a.conversation_id, a.user_id) for a in highest.values()}
+    rows = await session.execute(
+        select(
+            MessagingMember.conversation_id,
+            MessagingMember.user_id,
+            MessagingMember.delivered_seq,
+            MessagingConversation.last_seq,
+        )
+        .join(MessagingConversation, MessagingConversation.id == MessagingMember.conversation_id)
+        .where(
+            MessagingConversation.system == system,
+            MessagingMember.conversation_id.in_({c for c, _ in pairs}),
+            MessagingMember.user_id.in_({u for _, u in pairs}),
+        )
+    )
+    members = {(r.conversation_id, r.user_id): (r.delivered_seq, r.last_seq) for r in rows}
+    cursors: list[dict[str, int]] = []
+    delivered: dict[tuple[int, int], int] = {}
+    for item in highest.values():
+        found = members.get((item.conversation_id, item.user_id))
+        if found is None:
+            continue
+        acked = max(0, min(item.seq, found[1]))
+        cursors.append(
+            {
+                "device_id": item.device_id,
+                "conversation_id": item.conversation_id,
+                "acked_seq": acked,
+            }
+        )
+        key = (item.conversation_id, item.user_id)
+        if acked > found[0] and acked > delivered.get(key, 0):
+            delivered[key] = acked
+    if cursors:
+        insert = _insert(session)(MessagingCursor)
+        cursors.sort(key=lambda c: (c["device_id"], c["conversation_id"]))  # lock order
+        await session.execute(
+            insert.on_conflict_do_update(
+                index_elements=["device_id", "conversation_id"],
+                set_={"acked_seq": _raised(MessagingCursor.acked_seq, insert.excluded.acked_seq)},
+            ),
+            cursors,
+        )
+    published: list[Event] = []
+    for (conversation_id, user_id), seq in sorted(delivered.items()):
+        result = await session.execute(
+            update(MessagingMember)
+            .where(
+                MessagingMember.conversation_id == conversation_id,
+                MessagingMember.user_id == user_id,
+            )
+            .values(delivered_seq=_raised(MessagingMember.delivered_seq, seq))
+            .returning(MessagingMember.delivered_seq, MessagingMember.read_seq)
+            .execution_options(synchronize_session=False)
+        )
+        row = result.one_or_none()
+        if row is None:
+            continue
+        event = {
+            "type": "receipt",
+            "conversation_id": str(conversation_id),
+            "user_id": str(user_id),
+            "delivered_seq": row.delivered_seq,
+            "read_seq": row.read_seq,
+        }
+        published.append(("c", conversation_id, event))
+    return published
 
 
 @dataclass(frozen=True)
