@@ -61,6 +61,14 @@ async def test_messages_from_one_publisher_arrive_in_order(bus: Bus) -> None:
     assert received == [str(n).encode() for n in range(50)]
 
 
+async def test_publish_many_delivers_in_order_to_each_channel(bus: Bus) -> None:
+    async with bus.subscribe("a") as first, bus.subscribe("b") as second:
+        await bus.publish_many([("a", b"1"), ("b", b"x"), ("a", b"2"), ("a", b"3")])
+        await bus.publish_many([])
+        assert [await _next(first) for _ in range(3)] == [b"1", b"2", b"3"]
+        assert await _next(second) == b"x"
+
+
 async def test_messages_published_before_subscribing_are_not_delivered(bus: Bus) -> None:
     await bus.publish("news", b"old")
     async with bus.subscribe("news") as messages:

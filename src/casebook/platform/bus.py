@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Protocol
 
@@ -39,6 +39,8 @@ class SubscriberTooSlow(Exception):
 
 class Bus(Protocol):
     async def publish(self, channel: str, message: bytes) -> None: ...
+
+    async def publish_many(self, messages: Sequence[tuple[str, bytes]]) -> None: ...
 
     def subscribe(self, channel: str) -> AbstractAsyncContextManager[Subscription]: ...
 
@@ -162,6 +164,12 @@ class MemoryBus:
         _check(channel, message)
         self._fanout.deliver(channel, message)
 
+    async def publish_many(self, messages: Sequence[tuple[str, bytes]]) -> None:
+        """`publish` each (channel, message) in order."""
+        for channel, message in messages:
+            _check(channel, message)
+            self._fanout.deliver(channel, message)
+
     @asynccontextmanager
     async def subscribe(self, channel: str) -> AsyncIterator[Subscription]:
         """Subscribe for the duration of the block; messages published after entry arrive."""
@@ -212,6 +220,18 @@ class RedisBus:
         """PUBLISH `message`; one round trip. Raises redis.exceptions.RedisError on failure."""
         _check(channel, message)
         await self.client.publish(self._prefix + channel, message)
+
+    async def publish_many(self, messages: Sequence[tuple[str, bytes]]) -> None:
+        """PUBLISH each (channel, message) in order, pipelined: one round trip for all of them.
+        Raises redis.exceptions.RedisError on failure (some may have been published)."""
+        if not messages:
+            return
+        for channel, message in messages:
+            _check(channel, message)
+        async with self.client.pipeline(transaction=False) as pipe:
+            for channel, message in messages:
+                pipe.publish(self._prefix + channel, message)
+            await pipe.execute()
 
     @asynccontextmanager
     async def subscribe(self, channel: str) -> AsyncIterator[Subscription]:

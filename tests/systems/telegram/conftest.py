@@ -1,6 +1,6 @@
 """Fixtures for the Telegram tests, through the real app (/api/telegram).
 
-- `new_user()` registers and logs in a fresh user (with one messaging device);
+- `new_user()` registers and logs in a fresh user;
 - `new_bot(owner)` creates a bot through BotFather's endpoint and returns it with its token;
 - `chat_with(user, bot)` starts the user's private chat with the bot (an engine direct chat).
 """
@@ -137,8 +137,9 @@ async def pending_updates(
 ) -> list[dict[str, Any]]:
     """The bot's queue once it holds at least `count` updates, without confirming any.
 
-    Updates are made after the sender's message has committed (the writer's after-commit
-    callback), so a test waits for them as a bot would, instead of expecting them at once."""
+    A user's message and its updates commit together (test_update_durability.py proves it);
+    messages sent by other paths (the bot's own sends making callback queries, webhooks) may
+    still be in flight, so a test waits for them as a bot would."""
     async with asyncio.timeout(seconds):
         while True:
             response = await client.post(f"{bot.path}/getUpdates", json={"timeout": 1})

@@ -201,7 +201,7 @@ async def test_send_message_errors_are_telegrams(
         "description": "Forbidden: bot can't initiate conversation with a user",
     }
     await chat_with(bob, bot)
-    cases = [
+    cases: list[tuple[dict[str, Any], str | None]] = [
         ({"chat_id": bob.user_id}, "Bad Request: message text is empty"),
         ({"chat_id": bob.user_id, "text": "x" * 4097}, "Bad Request: message is too long"),
         ({"text": "hi"}, "Bad Request: chat_id is empty"),

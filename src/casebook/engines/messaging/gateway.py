@@ -47,6 +47,8 @@ Client frames after `ready` (each may carry `"ref": "<≤64 chars>"`; the reply 
   least every `heartbeat_interval`; a socket silent for `presence_ttl` is closed.
 - `{"type": "presence", "user_ids": [...]}` → `{"type": "presence_list", "users": [...]}` for
   those of the users who share a chat with the caller.
+- `{"type": "call", "action": "start"|"accept"|"decline"|"end"|"signal", …}` → `call_reply`:
+  call signalling by this socket's device (calls.py documents the frames).
 
 A bad frame after `ready` is answered `{"type": "error", "ref", "problem": <problem+json>}` and
 changes nothing; the socket stays open. Problems: `messaging/invalid-frame` and
@@ -98,8 +100,8 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints, Validation
 from sqlalchemy import select
 from starlette.websockets import WebSocketDisconnect, WebSocketState
 
+from casebook.engines.messaging import calls, events, runtime, service
 from casebook.engines.messaging import errors as service_errors
-from casebook.engines.messaging import events, runtime, service
 from casebook.engines.messaging.errors import ConversationNotFound, NotAllowed
 from casebook.engines.messaging.hub import Hub, HubClosed
 from casebook.engines.messaging.models import (
@@ -609,6 +611,8 @@ class Connection:
             if event.get("device_id") == str(self.device_id) and event.get("revoked"):
                 raise _Close(CloseCode.FORBIDDEN, "device revoked")
             await self.emit(event)
+        elif kind == "call" and not calls.for_device(event, self.device_id):
+            return  # signalling for the user's device that took the call
         else:
             if kind == "members" and event.get("user_id") == str(self.user_id):
                 conversation_id = int(event["conversation_id"])
@@ -797,6 +801,10 @@ class Connection:
                     session, self.user_id, [int(u) for u in query.user_ids]
                 )
             return {"type": "presence_list", "users": [s.view() for s in states]}
+        if kind == "call":
+            return await calls.socket_frame(
+                self.gw.platform, self.system, self.user_id, self.device_id, frame
+            )
         if kind == "hello":
             raise InvalidFrame("This socket is already authenticated.")
         raise UnknownFrame(f"No frame type {kind!r}.")

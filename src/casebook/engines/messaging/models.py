@@ -349,6 +349,49 @@ class MessagingPhoneCode(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
+class MessagingCall(Base):
+    """One voice or video call attempt between two users, as the call log shows it (calls.py:
+    the state machine and the signalling relay)."""
+
+    __tablename__ = "messaging_calls"
+    __table_args__ = (
+        Index("ix_messaging_calls_caller", "system", "caller_id", "id"),
+        Index("ix_messaging_calls_callee", "system", "callee_id", "id"),
+        CheckConstraint("kind IN ('voice', 'video')", name="kind"),
+        CheckConstraint(
+            "state IN ('ringing', 'accepted', 'declined', 'missed', 'ended', 'busy')",
+            name="state",
+        ),
+        CheckConstraint("caller_id <> callee_id", name="not_self"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
+    system: Mapped[str] = mapped_column(String(32))
+    caller_id: Mapped[int]
+    callee_id: Mapped[int]
+    caller_device_id: Mapped[int]
+    callee_device_id: Mapped[int | None]
+    """The callee's device that accepted (signals then go to it alone)."""
+    kind: Mapped[str] = mapped_column(String(5))
+    state: Mapped[str] = mapped_column(String(8))
+    started_at: Mapped[datetime] = mapped_column(default=utcnow)
+    answered_at: Mapped[datetime | None]
+    ended_at: Mapped[datetime | None]
+    ended_by: Mapped[int | None]
+
+
+class MessagingCallLine(Base):
+    """A user busy in a call of a system: at most one row per (system, user) — the primary key —
+    held while the call rings or runs and deleted when it ends."""
+
+    __tablename__ = "messaging_call_lines"
+    __table_args__ = (Index("ix_messaging_call_lines_call", "call_id"),)
+
+    system: Mapped[str] = mapped_column(String(32), primary_key=True)
+    user_id: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
+    call_id: Mapped[int] = mapped_column(ForeignKey("messaging_calls.id", ondelete="CASCADE"))
+
+
 # The full-text index of message bodies is DDL on the messages table (FTS5 table and triggers on
 # SQLite, a GIN expression index on PostgreSQL): importing it attaches that DDL to the metadata.
 from casebook.engines.messaging import search as _search  # noqa: E402, F401

@@ -10,7 +10,7 @@ from casebook.platform.context import Platform
 
 def api_router(system: str) -> APIRouter:
     """Every HTTP endpoint of the engine for `system` (conversations, messages, devices, keys,
-    attachments, push subscriptions)."""
+    attachments, push subscriptions, call signalling)."""
     router = APIRouter()
     from casebook.engines.messaging import api
 
@@ -33,6 +33,9 @@ def api_router(system: str) -> APIRouter:
     from casebook.engines.messaging import presence
 
     router.include_router(presence.router(system))
+    from casebook.engines.messaging import calls
+
+    router.include_router(calls.router(system))
     return router
 
 
@@ -59,6 +62,9 @@ async def startup(platform: Platform, system: str) -> None:
     from casebook.engines.messaging import push
 
     push.register(platform, system)
+    from casebook.engines.messaging import calls
+
+    calls.register_jobs(platform, system)
 
 
 async def shutdown(platform: Platform, system: str) -> None:

@@ -320,7 +320,13 @@ class PushSender:
             self._session = aiohttp.ClientSession()
         return self._session
 
-    async def send(self, subscription: dict[str, Any], payload: dict[str, Any], topic: str) -> int:
+    async def send(
+        self,
+        subscription: dict[str, Any],
+        payload: dict[str, Any],
+        topic: str,
+        urgency: str = "normal",
+    ) -> int:
         """Encrypt `payload` for `subscription` (RFC 8291 aes128gcm) and POST it with a VAPID
         JWT; returns the push service's HTTP status. Raises PushRetryLater when it cannot be
         reached."""
@@ -333,7 +339,7 @@ class PushSender:
             "sub": config.subject,
         }
         headers = vapid_key(self.platform).sign(claims)
-        headers.update({"Topic": topic, "Urgency": "normal"})
+        headers.update({"Topic": topic, "Urgency": urgency})
         pusher = WebPusher(subscription, aiohttp_session=self._http())
         try:
             response = await pusher.send_async(
@@ -451,10 +457,17 @@ async def fan_out(platform: Platform, system: str, notes: Sequence[dict[str, Any
 
 
 async def send_to_device(
-    platform: Platform, system: str, device_id: int, note: dict[str, Any]
+    platform: Platform,
+    system: str,
+    device_id: int,
+    note: dict[str, Any],
+    *,
+    topic: str | None = None,
+    urgency: str = "normal",
 ) -> str:
     """Send one notification to one device; returns what happened ("sent", "gone", "skipped",
-    "refused"). Raises PushRetryLater on 429/5xx/unreachable so the job retries."""
+    "refused"). `topic` defaults to the note's conversation (calls.py passes its own, and
+    urgency "high"). Raises PushRetryLater on 429/5xx/unreachable so the job retries."""
     async with platform.db.session() as session:
         device = await session.get(MessagingDevice, device_id)
         if (
@@ -468,7 +481,7 @@ async def send_to_device(
     if await presence.device_is_online(platform, system, device_id):
         return "skipped"  # connected since the fan-out: the socket delivers
     status = await sender(platform, system).send(
-        subscription, note, topic=f"c{note['conversation_id']}"
+        subscription, note, topic=topic or f"c{note['conversation_id']}", urgency=urgency
     )
     if status in SENT_STATUSES:
         return "sent"
@@ -506,7 +519,14 @@ def register(platform: Platform, system: str) -> None:
         await fan_out(platform, system, payload["notifications"])
 
     async def run_send(platform: Platform, payload: dict[str, Any]) -> None:
-        await send_to_device(platform, system, int(payload["device_id"]), payload["notification"])
+        await send_to_device(
+            platform,
+            system,
+            int(payload["device_id"]),
+            payload["notification"],
+            topic=payload.get("topic"),
+            urgency=payload.get("urgency", "normal"),
+        )
 
     platform.jobs.register(fanout_job(system), run_fanout, retries=5)
     platform.jobs.register(send_job(system), run_send, retries=8)

@@ -1,6 +1,7 @@
 """The messaging engine's per-process state for one system, kept in `platform.state`.
 
-`Messenger` holds the system's configuration, the group-commit writer of messages and the
+`Messenger` holds the system's configuration, the group-commit writer of messages, the hooks
+run inside each batch's transaction (attachment references; Telegram's bot updates) and the
 callbacks run after each committed batch (push notifications register one). Other parts of the
 engine (the WebSocket gateway, push, attachments) reach the writer through
 `messenger(platform, system).writer`.
@@ -15,6 +16,7 @@ from datetime import timedelta
 from typing import Any
 
 import structlog
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from casebook.platform.context import Platform
 
@@ -27,6 +29,15 @@ in JavaScript."""
 CommitCallback = Callable[["Messenger", Sequence[dict[str, Any]]], Awaitable[None]]
 """`await callback(messenger, events)` after a batch commits: `events` are the conversation
 events the writer published (see events.py and `writer.message_event`), in commit order."""
+
+
+AfterCommit = Callable[[], Awaitable[None]]
+TransactionHook = Callable[[AsyncSession, Sequence[dict[str, Any]]], Awaitable[AfterCommit | None]]
+"""`await hook(session, rows)` inside a batch's transaction, after its messages are inserted and
+its edits, deletes and `last_seq` updates are written: `rows` are the new message rows' column
+values, in seq order per conversation (never empty: a batch of retries only skips the hooks).
+What the hook writes commits or rolls back with the messages. It may return a follow-up, awaited
+after the COMMIT (e.g. wake a waiter)."""
 
 
 @dataclass(frozen=True)
@@ -62,12 +73,25 @@ class Messenger:
     system: str
     config: MessagingConfig = field(default_factory=MessagingConfig)
     callbacks: list[CommitCallback] = field(default_factory=list)
+    transaction_hooks: list[TransactionHook] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         # Imported here: the writer imports this module for `Messenger`'s type.
+        from casebook.engines.messaging.attachments import record_refs
         from casebook.engines.messaging.writer import MessageWriter
 
         self.writer = MessageWriter(self)
+        self.in_transaction(record_refs)
+
+    def in_transaction(self, hook: TransactionHook) -> None:
+        """Run `hook(session, rows)` inside every batch's transaction (see `TransactionHook`).
+
+        Hooks run in registration order, each with the batch's session. An exception rolls the
+        batch back: the writer then retries its requests one at a time, so only the request
+        whose row the hook cannot handle fails. Hooks must be quick: they hold the batch's
+        conversation locks.
+        """
+        self.transaction_hooks.append(hook)
 
     def on_commit(self, callback: CommitCallback) -> None:
         """Run `callback(messenger, events)` after every committed batch of messages.

@@ -23,7 +23,18 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, cast
 
-from sqlalchemy import BigInteger, Table, and_, case, delete, func, literal, select, update
+from sqlalchemy import (
+    BigInteger,
+    Table,
+    and_,
+    bindparam,
+    case,
+    delete,
+    func,
+    literal,
+    select,
+    update,
+)
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -860,8 +871,8 @@ async def ack_many(session: AsyncSession, system: str, acks: Sequence[Ack]) -> l
     device's sockets); acks of conversations the user is not (or no longer) a member of, or of
     another system, are dropped. Per (device, conversation) the highest seq wins, clamped to the
     conversation's last seq. Statements: one SELECT of the memberships, one multi-row cursor
-    upsert, one UPDATE per (conversation, user) whose delivered mark moves — O(acks) rows, a
-    constant number of round trips plus the moved marks. Returns the receipt events."""
+    upsert, one executemany UPDATE of the delivered marks that move — O(acks) rows in three
+    statements. Returns the receipt events."""
     if not acks:
         return []
     highest: dict[tuple[int, int], Ack] = {}
@@ -875,6 +886,7 @@ async def ack_many(session: AsyncSession, system: str, acks: Sequence[Ack]) -> l
             MessagingMember.conversation_id,
             MessagingMember.user_id,
             MessagingMember.delivered_seq,
+            MessagingMember.read_seq,
             MessagingConversation.last_seq,
         )
         .join(MessagingConversation, MessagingConversation.id == MessagingMember.conversation_id)
@@ -884,7 +896,11 @@ async def ack_many(session: AsyncSession, system: str, acks: Sequence[Ack]) -> l
             MessagingMember.user_id.in_({u for _, u in pairs}),
         )
     )
-    members = {(r.conversation_id, r.user_id): (r.delivered_seq, r.last_seq) for r in rows}
+    members: dict[tuple[int, int], tuple[int, int]] = {}
+    read_marks: dict[tuple[int, int], int] = {}
+    for r in rows:
+        members[(r.conversation_id, r.user_id)] = (r.delivered_seq, r.last_seq)
+        read_marks[(r.conversation_id, r.user_id)] = r.read_seq
     cursors: list[dict[str, int]] = []
     delivered: dict[tuple[int, int], int] = {}
     for item in highest.values():
@@ -912,30 +928,34 @@ async def ack_many(session: AsyncSession, system: str, acks: Sequence[Ack]) -> l
             ),
             cursors,
         )
-    published: list[Event] = []
-    for (conversation_id, user_id), seq in sorted(delivered.items()):
-        result = await session.execute(
-            update(MessagingMember)
-            .where(
-                MessagingMember.conversation_id == conversation_id,
-                MessagingMember.user_id == user_id,
-            )
-            .values(delivered_seq=_raised(MessagingMember.delivered_seq, seq))
-            .returning(MessagingMember.delivered_seq, MessagingMember.read_seq)
-            .execution_options(synchronize_session=False)
+    if not delivered:
+        return []
+    # One executemany for every moved mark; still monotonic in SQL, so a racing mark wins if it
+    # is higher. The events carry the values this batch computed (clients keep the max).
+    table = cast(Table, MessagingMember.__table__)
+    seq: Any = bindparam("s")
+    await session.execute(
+        update(table)
+        .where(table.c.conversation_id == bindparam("c"), table.c.user_id == bindparam("u"))
+        .values(
+            delivered_seq=case((table.c.delivered_seq < seq, seq), else_=table.c.delivered_seq)
+        ),
+        [{"c": c, "u": u, "s": s} for (c, u), s in sorted(delivered.items())],
+    )
+    return [
+        (
+            "c",
+            conversation_id,
+            {
+                "type": "receipt",
+                "conversation_id": str(conversation_id),
+                "user_id": str(user_id),
+                "delivered_seq": seq_,
+                "read_seq": read_marks[(conversation_id, user_id)],
+            },
         )
-        row = result.one_or_none()
-        if row is None:
-            continue
-        event = {
-            "type": "receipt",
-            "conversation_id": str(conversation_id),
-            "user_id": str(user_id),
-            "delivered_seq": row.delivered_seq,
-            "read_seq": row.read_seq,
-        }
-        published.append(("c", conversation_id, event))
-    return published
+        for (conversation_id, user_id), seq_ in sorted(delivered.items())
+    ]
 
 
 @dataclass(frozen=True)

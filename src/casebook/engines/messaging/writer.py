@@ -17,9 +17,13 @@ group on that lock and pay one COMMIT (an fsync) each. `MessageWriter` instead:
      returns the stored message; a refused one gets its Problem; an accepted one takes
      `last_seq + 1`;
    - inserts the new rows (one multi-row INSERT for messages, one for envelopes), applies edits
-     and deletes to their targets, and sets each conversation's `last_seq` — then COMMITs;
+     and deletes to their targets, and sets each conversation's `last_seq`;
+   - runs the in-transaction hooks (`Messenger.in_transaction`: attachment references, a
+     system's own rows such as Telegram's bot updates) with the new rows — then COMMITs, so
+     what the hooks write is exactly as durable as the messages;
 3. only after the COMMIT does each caller learn its outcome; then each new event is published
-   once on its conversation's bus channel, in seq order, and the commit callbacks run.
+   once on its conversation's bus channel, in seq order, the hooks' follow-ups run, and the
+   commit callbacks run.
 
 Cost per batch: 8 reads at most, 2 multi-row inserts, one UPDATE per conversation and per edited
 target, one COMMIT — whatever the batch size; O(1) Python work per message (O(devices) for E2E).
@@ -47,7 +51,7 @@ import structlog
 from sqlalchemy import Table, bindparam, delete, select, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from casebook.engines.messaging import attachments, content
+from casebook.engines.messaging import content
 from casebook.engines.messaging.errors import (
     ConversationNotFound,
     EditWindowClosed,
@@ -57,7 +61,7 @@ from casebook.engines.messaging.errors import (
     NotAllowed,
     WriterClosed,
 )
-from casebook.engines.messaging.events import publish_to_conversation
+from casebook.engines.messaging.events import conversation_channel, encode
 from casebook.engines.messaging.models import (
     MessagingAttachment,
     MessagingContact,
@@ -73,7 +77,7 @@ from casebook.platform.errors import Problem
 from casebook.platform.ids import new_id
 
 if TYPE_CHECKING:
-    from casebook.engines.messaging.runtime import Messenger
+    from casebook.engines.messaging.runtime import AfterCommit, Messenger
 
 log = structlog.get_logger("casebook.messaging.writer")
 
@@ -169,6 +173,8 @@ class _Batch:
     """target message id → the columns to change."""
     erased: list[tuple[int, int, int]] = field(default_factory=list)
     """(conversation id, target seq, target id) of messages deleted for everyone."""
+    follow_ups: list[AfterCommit] = field(default_factory=list)
+    """What the in-transaction hooks asked to run after the COMMIT."""
 
 
 class MessageWriter:
@@ -265,7 +271,7 @@ class MessageWriter:
 
     async def _commit(self, batch: Sequence[_Pending]) -> None:
         try:
-            outcomes, events = await self._write(batch)
+            outcomes, events, follow_ups = await self._write(batch)
         except Exception as error:
             self.failed_batches += 1
             if len(batch) == 1:
@@ -279,22 +285,34 @@ class MessageWriter:
         self.batches += 1
         for item, outcome in zip(batch, outcomes, strict=True):
             _settle(item, outcome)
-        if not events:
+        if not events and not follow_ups:
             return
-        bus = self.messenger.platform.bus
-        for event in events:
+        if events:
             try:
-                await publish_to_conversation(
-                    bus, self.system, int(event["conversation_id"]), event
+                # One pipelined round trip for the whole batch, in seq order.
+                await self.messenger.platform.bus.publish_many(
+                    [
+                        (conversation_channel(self.system, int(e["conversation_id"])), encode(e))
+                        for e in events
+                    ]
                 )
             except Exception:
                 # Durable already; devices catch up from their cursors on the next resume.
-                log.exception("publishing a message event failed", system=self.system)
-        await self.messenger.after_commit(events)
+                log.exception("publishing message events failed", system=self.system)
+        for follow_up in follow_ups:
+            try:
+                await follow_up()
+            except Exception:
+                # What the hook wrote is committed; only its notification is lost.
+                log.exception("in-transaction hook follow-up failed", system=self.system)
+        if events:
+            await self.messenger.after_commit(events)
 
-    async def _write(self, batch: Sequence[_Pending]) -> tuple[list[Outcome], list[dict[str, Any]]]:
-        """One transaction for `batch`; returns each request's outcome and the new events, once
-        the transaction has COMMITTED."""
+    async def _write(
+        self, batch: Sequence[_Pending]
+    ) -> tuple[list[Outcome], list[dict[str, Any]], list[AfterCommit]]:
+        """One transaction for `batch`; returns each request's outcome, the new events and the
+        hooks' follow-ups, once the transaction has COMMITTED."""
         database = self.messenger.platform.db
         async with database.session(write=True) as session:
             state = await self._load(session, batch)
@@ -321,7 +339,7 @@ class MessageWriter:
                 seen[key] = sent
                 outcomes.append(sent)
             await self._apply(session, state)
-        return outcomes, state.events
+        return outcomes, state.events, state.follow_ups
 
     async def _load(self, session: AsyncSession, batch: Sequence[_Pending]) -> _Batch:
         requests = [item.request for item in batch]
@@ -576,8 +594,6 @@ class MessageWriter:
                 del state.edits[message_id]
         if state.new_rows:
             await session.execute(_MESSAGES.insert(), state.new_rows)
-        if any(row["data"] and row["data"].get("attachments") for row in state.new_rows):
-            await attachments.record_refs(session, state.new_rows)
         if state.new_envelopes:
             await session.execute(_ENVELOPES.insert(), state.new_envelopes)
         for message_id, changes in state.edits.items():
@@ -613,6 +629,11 @@ class MessageWriter:
                     for cid in sorted(touched)
                 ],
             )
+        if state.new_rows:
+            for hook in self.messenger.transaction_hooks:
+                follow_up = await hook(session, state.new_rows)
+                if follow_up is not None:
+                    state.follow_ups.append(follow_up)
 
 
 def _other_party(conversation: MessagingConversation, user_id: int) -> int | None:

@@ -4,13 +4,18 @@ See docs/systems/telegram.md."""
 
 from fastapi import APIRouter
 
-from casebook.engines.messaging import mount, selfdestruct
+from casebook.engines.messaging import mount, runtime, selfdestruct
 from casebook.engines.messaging.runtime import messenger
 from casebook.platform.context import Platform
 from casebook.systems import catalog_entry
-from casebook.systems.telegram import api, botapi, updates, webhook
+from casebook.systems.telegram import api, botapi, pages, updates, webhook
+from casebook.systems.telegram.capacity import CAPACITY
+from casebook.systems.telegram.demo import load_demo
 
 SLUG = "telegram"
+MESSAGING = runtime.MessagingConfig(group_member_limit=200_000)
+"""Telegram's groups (supergroups) hold up to 200,000 members (seed 002 §1); channels are
+unlimited; messages up to 4,096 characters, as in Telegram."""
 
 
 def _api() -> APIRouter:
@@ -23,9 +28,12 @@ def _api() -> APIRouter:
 
 
 async def _start(platform: Platform) -> None:
+    # The runtime starts with Telegram's configuration; mount.startup then finds it running.
+    await runtime.start(platform, SLUG, MESSAGING)
     await mount.startup(platform, SLUG)
-    messenger(platform, SLUG).on_commit(updates.on_commit)
+    messenger(platform, SLUG).in_transaction(updates.transaction_hook(platform, SLUG))
     webhook.register_jobs(platform)
+    await webhook.resume_pending(platform, SLUG)
     selfdestruct.register_jobs(platform, SLUG)
     await selfdestruct.schedule_next(platform, SLUG)
 
@@ -37,6 +45,9 @@ async def _stop(platform: Platform) -> None:
 SYSTEM = catalog_entry(SLUG).attach(
     api=_api(),
     realtime=mount.realtime_router(SLUG),
+    pages=pages.router(SLUG, "Telegram"),
+    capacity=CAPACITY,
+    demo=load_demo,
     on_startup=_start,
     on_shutdown=_stop,
     models_module="casebook.systems.telegram.models",

@@ -1,21 +1,29 @@
 """Bot updates: made from committed messages, queued per bot, fetched by long polling
 (getUpdates) or pushed to a webhook.
 
-Making: the engine's writer runs `on_commit` after every committed batch. It finds the live bots
-among the members of the batch's conversations (one query: member rows whose user is a live
-bot; the planner probes from the smaller side, O(min(live bots, members of those
-conversations)) index lookups; a batch without bots costs that one query and nothing more) and,
-for every message not sent by the bot itself, appends a "message" / "channel_post" /
-"edited_message" / "edited_channel_post" update to the bot's queue.
+Making: `transaction_hook(platform, system)` is registered with the engine's writer
+(`Messenger.in_transaction`), so it runs INSIDE each batch's transaction, after the messages are
+inserted: the updates commit together with the messages, or not at all. A crash can no longer
+lose a committed message's updates, and a bot's getUpdates sees a message's update as soon as
+the sender's request has returned. The hook finds the live bots among the members of the
+batch's conversations (one query: member rows whose user is a live bot; the planner probes from
+the smaller side, O(min(live bots, members of those conversations)) index lookups; a batch
+without bots costs that one query and nothing more) and, for every message not sent by the bot
+itself, appends a "message" / "channel_post" / "edited_message" / "edited_channel_post" update
+to the bot's queue. Lock order: the writer holds the batch's conversations (id order); the hook
+then takes bot rows in id order, and nothing takes a conversation lock while holding a bot row,
+so the two never deadlock.
 
 Numbering: `append` takes `n` update ids with one `UPDATE telegram_bots SET last_update_id =
 last_update_id + n … RETURNING` and inserts the rows in the same transaction. The UPDATE holds
 the bot's row lock until COMMIT (PostgreSQL; SQLite has one writer), so update ids commit in
 increasing order: a poller that confirmed id k never sees a smaller id appear later.
 
-Waking: after the commit a notification goes on the bus channel `tg:<system>:bot:<id>`; a long
-poll subscribes before it reads, so it cannot miss an update committed between its read and its
-wait. With a webhook set, the notification is a delivery job instead (webhook.py).
+Waking: after the commit (the hook's follow-up) a notification goes on the bus channel
+`tg:<system>:bot:<id>`; a long poll subscribes before it reads, so it cannot miss an update
+committed between its read and its wait. With a webhook set, the notification is a delivery job
+instead (webhook.py). A wake-up lost to a crash costs a poller at most its timeout, and the
+Telegram startup schedules a delivery for every webhook bot with pending updates.
 
 Updates are at least once, like Telegram's: a bot confirms them with a larger `offset`.
 """
@@ -37,7 +45,7 @@ from casebook.engines.messaging.models import (
     MessagingMember,
     MessagingMessage,
 )
-from casebook.engines.messaging.runtime import Messenger
+from casebook.engines.messaging.runtime import AfterCommit, TransactionHook
 from casebook.engines.messaging.views import message_view
 from casebook.platform.bus import SubscriberTooSlow
 from casebook.platform.context import Platform
@@ -125,107 +133,122 @@ def _update_kind(conversation: MessagingConversation, edited: bool) -> str:
     return f"edited_{base}" if edited else base
 
 
-async def on_commit(messenger: Messenger, events: Sequence[dict[str, Any]]) -> None:
-    """The writer's after-commit callback: turn new messages into the member bots' updates."""
+def transaction_hook(platform: Platform, system: str) -> TransactionHook:
+    """The writer's in-transaction hook for `system`: make the member bots' updates of a batch's
+    new messages in the batch's own transaction; the follow-up wakes the bots after COMMIT."""
+
+    async def hook(session: AsyncSession, rows: Sequence[dict[str, Any]]) -> AfterCommit | None:
+        appended = await make_updates(session, system, rows)
+        if not any(item.count for item in appended):
+            return None
+
+        async def wake() -> None:
+            await announce(platform, system, appended)
+
+        return wake
+
+    return hook
+
+
+async def make_updates(
+    session: AsyncSession, system: str, rows: Sequence[dict[str, Any]]
+) -> list[Appended]:
+    """Queue the updates of new message `rows` (column values, as the writer inserted them)
+    for the live bots among their conversations' members, in `session`'s transaction. Returns
+    what was appended per bot (empty when no bot is concerned)."""
     wanted = [
-        e
-        for e in events
-        if e.get("type") == "message" and e["message"]["kind"] in ("text", "media", "edit")
+        message_view(MessagingMessage(**row))
+        for row in rows
+        if row["kind"] in ("text", "media", "edit")
     ]
     if not wanted:
-        return
-    platform, system = messenger.platform, messenger.system
-    conversation_ids = sorted({int(e["conversation_id"]) for e in wanted})
+        return []
+    conversation_ids = sorted({int(view["conversation_id"]) for view in wanted})
     appended: list[Appended] = []
-    async with platform.db.session(write=True) as session:
-        live_bots = select(TelegramBot.id).where(TelegramBot.revoked_at.is_(None))
-        pairs = (
-            await session.execute(
-                select(MessagingMember.conversation_id, MessagingMember.user_id).where(
-                    MessagingMember.conversation_id.in_(conversation_ids),
-                    MessagingMember.user_id.in_(live_bots),
+    live_bots = select(TelegramBot.id).where(TelegramBot.revoked_at.is_(None))
+    pairs = (
+        await session.execute(
+            select(MessagingMember.conversation_id, MessagingMember.user_id).where(
+                MessagingMember.conversation_id.in_(conversation_ids),
+                MessagingMember.user_id.in_(live_bots),
+            )
+        )
+    ).all()
+    if not pairs:
+        return []
+    bot_ids = {bot_id for _, bot_id in pairs}
+    bots = {
+        b.id: b
+        for b in await session.scalars(select(TelegramBot).where(TelegramBot.id.in_(bot_ids)))
+    }
+    conversations = {
+        c.id: c
+        for c in await session.scalars(
+            select(MessagingConversation).where(
+                MessagingConversation.id.in_({cid for cid, _ in pairs}),
+                MessagingConversation.system == system,
+            )
+        )
+    }
+    bots_in: dict[int, list[int]] = {}
+    for conversation_id, bot_id in pairs:
+        if conversation_id in conversations:
+            bots_in.setdefault(conversation_id, []).append(bot_id)
+    relevant = [v for v in wanted if int(v["conversation_id"]) in bots_in]
+    # An edit entry carries the new text; the update shows the edited message itself (its
+    # row is updated already: the writer applies edits before running the hooks).
+    edit_targets = {
+        (int(v["conversation_id"]), v["target_seq"]) for v in relevant if v["kind"] == "edit"
+    }
+    targets: dict[tuple[int, int], dict[str, Any]] = {}
+    if edit_targets:
+        targets = {
+            (m.conversation_id, m.seq): message_view(m)
+            for m in await session.scalars(
+                select(MessagingMessage).where(
+                    tuple_(MessagingMessage.conversation_id, MessagingMessage.seq).in_(edit_targets)
                 )
             )
-        ).all()
-        if not pairs:
-            return
-        bot_ids = {bot_id for _, bot_id in pairs}
-        bots = {
-            b.id: b
-            for b in await session.scalars(select(TelegramBot).where(TelegramBot.id.in_(bot_ids)))
         }
-        conversations = {
-            c.id: c
-            for c in await session.scalars(
-                select(MessagingConversation).where(
-                    MessagingConversation.id.in_({cid for cid, _ in pairs}),
-                    MessagingConversation.system == system,
-                )
+    views: list[tuple[dict[str, Any], bool]] = []
+    for view in relevant:
+        if view["kind"] == "edit":
+            target = targets.get((int(view["conversation_id"]), view["target_seq"]))
+            if target is None or target["deleted"]:
+                continue
+            views.append((target, True))
+        else:
+            views.append((view, False))
+    people: set[int] = set(bot_ids)
+    for view, _ in views:
+        people.add(int(view["sender_id"]))
+    for conversation in conversations.values():
+        if conversation.kind == "direct":
+            people.update(int(p) for p in (conversation.direct_key or "").split(":")[:2])
+    directory = await objects.Directory.load(session, people)
+    attachment_ids = {
+        int(a) for view, _ in views for a in (view.get("data") or {}).get("attachments", ())
+    }
+    attachments = await load_attachments(session, system, attachment_ids)
+    markups = await load_markups(session, [view for view, _ in views])
+    queued: dict[int, list[tuple[str, dict[str, Any]]]] = {}
+    for view, edited in views:
+        conversation = conversations[int(view["conversation_id"])]
+        for bot_id in bots_in[conversation.id]:
+            if int(view["sender_id"]) == bot_id:
+                continue
+            obj = objects.message(
+                view,
+                conversation,
+                bot_id,
+                directory,
+                attachments=attachments,
+                reply_markup=markups.get(markup_key(view)),
             )
-        }
-        bots_in: dict[int, list[int]] = {}
-        for conversation_id, bot_id in pairs:
-            if conversation_id in conversations:
-                bots_in.setdefault(conversation_id, []).append(bot_id)
-        relevant = [e for e in wanted if int(e["conversation_id"]) in bots_in]
-        # An edit event carries the new text; the update shows the edited message itself.
-        edit_targets = {
-            (int(e["conversation_id"]), e["message"]["target_seq"])
-            for e in relevant
-            if e["message"]["kind"] == "edit"
-        }
-        targets: dict[tuple[int, int], dict[str, Any]] = {}
-        if edit_targets:
-            targets = {
-                (m.conversation_id, m.seq): message_view(m)
-                for m in await session.scalars(
-                    select(MessagingMessage).where(
-                        tuple_(MessagingMessage.conversation_id, MessagingMessage.seq).in_(
-                            edit_targets
-                        )
-                    )
-                )
-            }
-        views: list[tuple[dict[str, Any], bool]] = []
-        for event in relevant:
-            view = event["message"]
-            if view["kind"] == "edit":
-                target = targets.get((int(event["conversation_id"]), view["target_seq"]))
-                if target is None or target["deleted"]:
-                    continue
-                views.append((target, True))
-            else:
-                views.append((view, False))
-        people: set[int] = set(bot_ids)
-        for view, _ in views:
-            people.add(int(view["sender_id"]))
-        for conversation in conversations.values():
-            if conversation.kind == "direct":
-                people.update(int(p) for p in (conversation.direct_key or "").split(":")[:2])
-        directory = await objects.Directory.load(session, people)
-        attachment_ids = {
-            int(a) for view, _ in views for a in (view.get("data") or {}).get("attachments", ())
-        }
-        attachments = await load_attachments(session, system, attachment_ids)
-        markups = await load_markups(session, [view for view, _ in views])
-        queued: dict[int, list[tuple[str, dict[str, Any]]]] = {}
-        for view, edited in views:
-            conversation = conversations[int(view["conversation_id"])]
-            for bot_id in bots_in[conversation.id]:
-                if int(view["sender_id"]) == bot_id:
-                    continue
-                obj = objects.message(
-                    view,
-                    conversation,
-                    bot_id,
-                    directory,
-                    attachments=attachments,
-                    reply_markup=markups.get(markup_key(view)),
-                )
-                queued.setdefault(bot_id, []).append((_update_kind(conversation, edited), obj))
-        for bot_id in sorted(queued):
-            appended.append(await append(session, bots[bot_id], queued[bot_id]))
-    await announce(platform, system, appended)
+            queued.setdefault(bot_id, []).append((_update_kind(conversation, edited), obj))
+    for bot_id in sorted(queued):
+        appended.append(await append(session, bots[bot_id], queued[bot_id]))
+    return appended
 
 
 async def load_attachments(

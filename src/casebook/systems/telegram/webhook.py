@@ -149,6 +149,30 @@ async def deliver(platform: Platform, payload: dict[str, Any]) -> None:
             return
 
 
+async def resume_pending(platform: Platform, system: str) -> int:
+    """At startup: schedule a delivery for every live webhook bot with pending updates.
+
+    Updates commit with their messages, but the job that delivers them is enqueued after the
+    COMMIT; a crash in between would leave them waiting for the bot's next update. One query
+    (bots with a webhook that have an update row); returns how many deliveries were scheduled.
+    """
+    async with platform.db.session() as session:
+        bot_ids = list(
+            await session.scalars(
+                select(TelegramBot.id).where(
+                    TelegramBot.revoked_at.is_(None),
+                    TelegramBot.webhook_url.is_not(None),
+                    select(TelegramUpdate.update_id)
+                    .where(TelegramUpdate.bot_id == TelegramBot.id)
+                    .exists(),
+                )
+            )
+        )
+    for bot_id in bot_ids:
+        await schedule(platform, system, bot_id, key="startup")
+    return len(bot_ids)
+
+
 def register_jobs(platform: Platform) -> None:
     """Register the delivery job (the Telegram system's startup calls this once)."""
     platform.jobs.register(JOB, deliver, retries=3, timeout=120.0)

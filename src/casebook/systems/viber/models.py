@@ -7,15 +7,15 @@
   followers are the channel's subscribers, so the follower count is the channel's exact
   `member_count`); each follower who writes to the account gets one private thread (an engine
   group of the follower and the account's admins), recorded in `viber_public_account_threads`.
-- Calls: the call log, and one "line" per user in a call (`viber_call_lines`): a user holds at
-  most one line, so two calls can never ring the same person at once (the second is "busy").
+- Calls are the engine's (`engines/messaging/calls.py`, tables `messaging_calls` and
+  `messaging_call_lines`), mounted for every chat system.
 """
 
 from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import CheckConstraint, ForeignKey, Index, String, UniqueConstraint
+from sqlalchemy import ForeignKey, Index, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from casebook.platform.db import Base, utcnow
@@ -96,46 +96,3 @@ class ViberPublicAccountThread(Base):
     )
     """Set in the transaction that claims the row (null only inside it)."""
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
-
-
-CALL_STATES = ("ringing", "accepted", "declined", "missed", "ended", "busy")
-ACTIVE_CALL_STATES = ("ringing", "accepted")
-
-
-class ViberCall(Base):
-    """One voice or video call attempt, as the call log shows it."""
-
-    __tablename__ = "viber_calls"
-    __table_args__ = (
-        Index("ix_viber_calls_caller", "caller_id", "id"),
-        Index("ix_viber_calls_callee", "callee_id", "id"),
-        CheckConstraint("kind IN ('voice', 'video')", name="kind"),
-        CheckConstraint(
-            "state IN ('ringing', 'accepted', 'declined', 'missed', 'ended', 'busy')",
-            name="state",
-        ),
-        CheckConstraint("caller_id <> callee_id", name="not_self"),
-    )
-
-    id: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
-    caller_id: Mapped[int]
-    callee_id: Mapped[int]
-    caller_device_id: Mapped[int]
-    callee_device_id: Mapped[int | None]
-    """The callee's device that accepted (signals then go to it alone)."""
-    kind: Mapped[str] = mapped_column(String(5))
-    state: Mapped[str] = mapped_column(String(8))
-    started_at: Mapped[datetime] = mapped_column(default=utcnow)
-    answered_at: Mapped[datetime | None]
-    ended_at: Mapped[datetime | None]
-    ended_by: Mapped[int | None]
-
-
-class ViberCallLine(Base):
-    """A user busy in a call: at most one row per user (the primary key), held while the call
-    rings or runs and deleted when it ends."""
-
-    __tablename__ = "viber_call_lines"
-
-    user_id: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
-    call_id: Mapped[int] = mapped_column(ForeignKey("viber_calls.id", ondelete="CASCADE"))
