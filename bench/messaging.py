@@ -15,8 +15,9 @@ Casebook's Instant Messenger on each backend):
    sockets) for `--duration` seconds; each received message's latency is now minus the send time
    carried in its body (one machine, one clock): p50/p95/p99 send-to-receive.
 
-Clients acknowledge like a phone does: each socket acks the newest seq of each conversation once a
-second (the gateway writes acks to the database as device cursors).
+Clients behave like a phone: each socket acks the newest seq of each conversation once a second
+(the gateway writes acks to the database as device cursors) and pings every 20 s (the heartbeat
+that keeps presence; a silent socket is closed after 60 s).
 
 The server is pinned to CPU 0 and the load processes to CPU 1 (`--cpus`), so neither steals the
 other's core; Casebook runs one worker, like the ceiling's one process, so the ratio compares one
@@ -32,6 +33,7 @@ import argparse
 import asyncio
 import multiprocessing as mp
 import os
+import random
 import secrets
 import statistics
 import subprocess
@@ -221,6 +223,8 @@ class _Client:
                 elif kind == "sent":
                     self.stats.sent += 1
                     self.answered.set()
+                elif kind == "pong":
+                    pass
                 elif kind == "error":
                     self.stats.errors += 1
                     self.answered.set()
@@ -241,6 +245,15 @@ class _Client:
         await self.connection.send(orjson.dumps(frame).decode())
         if wait:
             await self.answered.wait()
+
+    async def heartbeat(self, ceiling: bool, interval: float = 20.0) -> None:
+        """Pings as the protocol asks (a silent socket is closed after the presence TTL)."""
+        if ceiling:
+            return
+        await asyncio.sleep(interval * random.random())  # spread the sockets' beats
+        while True:
+            await self.connection.send('{"type":"ping"}')
+            await asyncio.sleep(interval)
 
     async def ack_loop(self, ceiling: bool) -> None:
         if ceiling:
@@ -287,14 +300,19 @@ async def _load(
     measuring = [False]
     semaphore = asyncio.Semaphore(200)
 
-    async def open_one(seat: Seat) -> ClientConnection:
-        async with semaphore:
-            return await _open(url, seat, ceiling)
+    beats: list[asyncio.Task[None]] = []
 
-    connections = await asyncio.gather(*(open_one(s) for s in seats))
-    clients = [_Client(s, c, stats) for s, c in zip(seats, connections, strict=True)]
+    async def open_one(seat: Seat) -> _Client:
+        async with semaphore:
+            client = _Client(seat, await _open(url, seat, ceiling), stats)
+        # Beat from the start: opening 10,000 sockets can outlast the presence TTL.
+        beats.append(asyncio.create_task(client.heartbeat(ceiling)))
+        return client
+
+    clients = list(await asyncio.gather(*(open_one(s) for s in seats)))
+    connections = [c.connection for c in clients]
     readers = [asyncio.create_task(c.read(measuring)) for c in clients]
-    ackers = [asyncio.create_task(c.ack_loop(ceiling)) for c in clients]
+    ackers = [asyncio.create_task(c.ack_loop(ceiling)) for c in clients] + beats
     await asyncio.to_thread(barrier.wait)
 
     # Saturation: closed loop, one message in flight per socket.

@@ -126,7 +126,7 @@ async def open_tab(browser: Browser, contexts: list[BrowserContext]) -> Tab:
     context = await browser.new_context()
     contexts.append(context)
     page = await context.new_page()
-    page.set_default_timeout(10_000)
+    page.set_default_timeout(20_000)  # generous: CI runs this beside other tests
     traffic = Traffic()
     page.on("request", traffic.on_request)
     page.on("requestfailed", traffic.on_request_failed)

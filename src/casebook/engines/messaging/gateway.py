@@ -98,6 +98,7 @@ import structlog
 from fastapi import APIRouter, WebSocket
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
 from sqlalchemy import select
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.websockets import WebSocketDisconnect, WebSocketState
 
 from casebook.engines.messaging import calls, events, runtime, service
@@ -152,6 +153,8 @@ class GatewayConfig:
     """A user's typing in one conversation is published at most this often."""
     frame_rate: RateLimit = FRAME_RATE
     """Client frames per socket; beyond it frames are refused with an error (429)."""
+    max_handshakes: int = 8
+    """Sockets subscribing and resuming at once per process; more wait their turn (storms)."""
     ack_delay: float = 0.02
     """Acks wait at most this long to share a transaction with others (the `AckBatcher`)."""
     ack_batch: int = 2000
@@ -308,6 +311,7 @@ class Gateway:
         self.connections: set[Connection] = set()
         self._per_device: dict[int, int] = {}
         self.acks = AckBatcher(platform, system, config.ack_delay, config.ack_batch)
+        self.handshakes = asyncio.Semaphore(config.max_handshakes)
 
     def add(self, connection: Connection) -> None:
         self.connections.add(connection)
@@ -339,6 +343,7 @@ class Gateway:
                 for connection in connections:
                     await connection.finished.wait()
         await self.acks.stop()
+        await self.presence.stop()
         await self.hub.stop()
 
 
@@ -463,29 +468,32 @@ class Connection:
         gw.add(self)
         outcome: _Close | None = None
         try:
-            try:
-                pending = await self._subscribe()
-            except service_errors.DeviceNotFound:
-                outcome = _Close(CloseCode.FORBIDDEN, "device revoked")
-                return
-            except (TimeoutError, HubClosed):
-                outcome = _Close(CloseCode.INTERNAL, "could not subscribe; retry")
-                return
-            came_online = await gw.presence.beat(self.user_id, self.device_id)
-            try:
-                await self.emit(
-                    {
-                        "type": "ready",
-                        "user_id": str(self.user_id),
-                        "device_id": str(self.device_id),
-                        "heartbeat_interval": gw.config.heartbeat_interval,
-                        "presence_ttl": gw.config.presence_ttl,
-                    }
-                )
-            except _GONE:
-                return  # the client left before it was ready
-            if came_online:
-                await gw.presence.announce(self.user_id)
+            # A reconnect storm (a node restarted, a network came back) queues here instead of
+            # queueing on the connection pool, where waiters time out and sockets fail.
+            async with gw.handshakes:
+                try:
+                    pending = await self._subscribe()
+                except service_errors.DeviceNotFound:
+                    outcome = _Close(CloseCode.FORBIDDEN, "device revoked")
+                    return
+                except (TimeoutError, HubClosed, PoolTimeout):
+                    outcome = _Close(CloseCode.INTERNAL, "could not subscribe; retry")
+                    return
+                came_online = await gw.presence.beat(self.user_id, self.device_id)
+                try:
+                    await self.emit(
+                        {
+                            "type": "ready",
+                            "user_id": str(self.user_id),
+                            "device_id": str(self.device_id),
+                            "heartbeat_interval": gw.config.heartbeat_interval,
+                            "presence_ttl": gw.config.presence_ttl,
+                        }
+                    )
+                except _GONE:
+                    return  # the client left before it was ready
+                if came_online:
+                    await gw.presence.announce(self.user_id)
             self._tasks = [
                 asyncio.create_task(self._read_frames(), name="ws-read"),
                 asyncio.create_task(self._deliver(pending), name="ws-deliver"),
