@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import pytest
 
 from casebook.platform.cache import Cache, MemoryCache
 from casebook.platform.cache_redis import RedisCache
 from casebook.platform.context import Platform
+from casebook.platform.settings import Settings
 
 
 @pytest.fixture(params=["memory", "redis"])
@@ -79,3 +81,22 @@ async def test_platform_uses_redis_cache_exactly_when_redis_is_configured(
         assert isinstance(platform.cache, MemoryCache)
     await platform.cache.set("k", b"v")
     assert await platform.cache.get("k") == b"v"
+
+
+async def test_a_burst_beyond_the_redis_pool_waits_for_connections(
+    redis_url: str, tmp_path: Path
+) -> None:
+    """More concurrent commands than pooled connections queue instead of failing."""
+    settings = Settings(
+        var_dir=tmp_path,
+        redis_url=redis_url,
+        redis_max_connections=3,
+        jobs_worker=False,
+    )
+    platform = Platform.start(settings)
+    try:
+        await platform.cache.set("burst", b"1")
+        values = await asyncio.gather(*(platform.cache.get("burst") for _ in range(60)))
+        assert values == [b"1"] * 60
+    finally:
+        await platform.close()

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from fastapi import Request
-from redis.asyncio import Redis
+from redis.asyncio import BlockingConnectionPool, Redis
 
 from casebook.platform import ids
 from casebook.platform.blobs import BlobStore, DirectoryBlobStore
@@ -56,7 +56,15 @@ class Platform:
             from casebook.platform.cache_redis import RedisCache
             from casebook.platform.ratelimit_redis import RedisRateLimiter
 
-            redis = Redis.from_url(settings.redis_url)
+            # A blocking pool: a burst of commands (a reconnect storm's presence checks) queues
+            # for a connection; redis-py's default pool raises at its 100th instead.
+            redis = Redis(
+                connection_pool=BlockingConnectionPool.from_url(
+                    settings.redis_url,
+                    max_connections=settings.redis_max_connections,
+                    timeout=settings.redis_pool_timeout_seconds,
+                )
+            )
             cache = RedisCache(redis)
             limiter = RedisRateLimiter(redis)
             bus = RedisBus(redis, queue_size=settings.bus_queue_size)

@@ -66,6 +66,10 @@ class Settings(BaseSettings):
     jobs_retention_seconds: int = Field(default=24 * 3600, ge=1)
     bus_queue_size: int = Field(default=1000, ge=1)
     """Messages buffered per bus subscriber before it is dropped as too slow."""
+    redis_max_connections: int = Field(default=200, ge=2)
+    """Connections of the shared Redis client (cache, rate limits, bus); more concurrent commands
+    wait for one (up to `redis_pool_timeout_seconds`) instead of failing."""
+    redis_pool_timeout_seconds: float = Field(default=10.0, gt=0)
     readiness_timeout_seconds: float = Field(default=2.0, gt=0)
     prometheus_multiproc_dir: Path | None = Field(
         default=None,
