@@ -140,6 +140,16 @@ class SetupFailed(RuntimeError):
     names the step and the server's answer."""
 
 
+def setup_step(response: httpx.Response, status: int | frozenset[int], step: str) -> dict[str, Any]:
+    """The JSON body of a setup request that answered `status` (one code or a set of them);
+    raises SetupFailed naming `step` and the server's answer otherwise."""
+    expected = status if isinstance(status, frozenset) else frozenset({status})
+    if response.status_code not in expected:
+        raise SetupFailed(f"{step}: HTTP {response.status_code} {response.text[:300]}")
+    body: dict[str, Any] = response.json()
+    return body
+
+
 @dataclass(frozen=True)
 class LoadSetup:
     """What a mix's setup prepares for: `items` to create for reads to spread over (so a test is

@@ -28,7 +28,6 @@ import math
 import random
 import secrets
 from dataclasses import dataclass, field
-from typing import Any
 
 import httpx
 
@@ -40,6 +39,7 @@ from casebook.platform.capacity import (
     LoadSetup,
     SeedClaim,
     SetupFailed,
+    setup_step,
 )
 
 API = "/api/instant-messenger"
@@ -100,13 +100,6 @@ def population(setup: LoadSetup, write_share: float) -> int:
     return max(GROUP_SIZE, setup.items, needed)
 
 
-def _require(response: httpx.Response, status: int, step: str) -> dict[str, Any]:
-    if response.status_code != status:
-        raise SetupFailed(f"{step}: HTTP {response.status_code} {response.text[:300]}")
-    body: dict[str, Any] = response.json()
-    return body
-
-
 async def _user(client: httpx.AsyncClient, number: int, tag: str) -> tuple[str, dict[str, str]]:
     """Sign simulated user `number` up and in through the seed's endpoints; (id, headers)."""
     if number >= _NETWORK.num_addresses - 2:
@@ -114,12 +107,12 @@ async def _user(client: httpx.AsyncClient, number: int, tag: str) -> tuple[str, 
     origin = {"X-Forwarded-For": str(_NETWORK[number + 1])}
     username, password = f"imload_{tag}_{number}", secrets.token_urlsafe(18)
     credentials = {"username": username, "password": password}
-    created = _require(
+    created = setup_step(
         await client.post(f"{API}/users/register", json=credentials, headers=origin),
         201,
         "register a load-test user",
     )
-    tokens = _require(
+    tokens = setup_step(
         await client.post(f"{API}/users/login", json=credentials, headers=origin),
         200,
         "log a load-test user in",
@@ -145,7 +138,7 @@ async def prepare_users(client: httpx.AsyncClient, setup: LoadSetup) -> ImLoad:
     for index, start in enumerate(range(0, count, GROUP_SIZE)):
         members = people[start : start + GROUP_SIZE]
         owner_headers = members[0][1]
-        group = _require(
+        group = setup_step(
             await client.post(
                 f"{API}/groups/create",
                 json={"group_name": f"load {tag} {index}", "members": [m[0] for m in members[1:]]},
@@ -154,7 +147,7 @@ async def prepare_users(client: httpx.AsyncClient, setup: LoadSetup) -> ImLoad:
             201,
             "create a load-test group",
         )
-        first = _require(
+        first = setup_step(
             await client.post(
                 f"{API}/messages/send",
                 json={"group_id": group["group_id"], "content": "hello", "client_id": "setup"},

@@ -34,7 +34,7 @@ from casebook.platform.capacity import (
     LoadMix,
     LoadSetup,
     SeedClaim,
-    SetupFailed,
+    setup_step,
 )
 from casebook.platform.db import utcnow
 
@@ -57,13 +57,6 @@ class KickstarterLoad:
         return self.project_ids[self.rng.randrange(len(self.project_ids))]
 
 
-def _require(response: httpx.Response, status: int, step: str) -> dict[str, Any]:
-    if response.status_code != status:
-        raise SetupFailed(f"{step}: HTTP {response.status_code} {response.text[:300]}")
-    body: dict[str, Any] = response.json()
-    return body
-
-
 def project_body(number: int) -> dict[str, Any]:
     """A project like a real campaign's text: a $5,000 goal ending in 30 days."""
     return {
@@ -82,7 +75,7 @@ async def prepare_creator(client: httpx.AsyncClient, setup: LoadSetup) -> Kickst
     Raises SetupFailed naming the step the server refused; transport errors propagate.
     """
     email, password = f"load-{secrets.token_hex(6)}@example.com", secrets.token_urlsafe(18)
-    _require(
+    setup_step(
         await client.post(
             "/api/auth/register",
             json={"email": email, "password": password, "display_name": "Load-test creator"},
@@ -90,19 +83,19 @@ async def prepare_creator(client: httpx.AsyncClient, setup: LoadSetup) -> Kickst
         201,
         "register the load-test creator",
     )
-    login = _require(
+    login = setup_step(
         await client.post("/api/auth/login", json={"email": email, "password": password}),
         200,
         "log the load-test creator in",
     )
     state = KickstarterLoad({"Authorization": f"Bearer {login['access_token']}"}, [])
     for number in range(max(1, setup.items)):
-        draft = _require(
+        draft = setup_step(
             await client.post(f"{API}/projects", json=project_body(number), headers=state.headers),
             201,
             "create a project to view",
         )
-        launched = _require(
+        launched = setup_step(
             await client.post(f"{API}/projects/{draft['id']}/launch", headers=state.headers),
             200,
             "launch a project to view",

@@ -40,7 +40,7 @@ from casebook.platform.capacity import (
     LoadMix,
     LoadSetup,
     SeedClaim,
-    SetupFailed,
+    setup_step,
 )
 
 API = "/api/razorpay"
@@ -63,13 +63,6 @@ class RazorpayLoad:
         return self.payment_ids[self.rng.randrange(len(self.payment_ids))]
 
 
-def _require(response: httpx.Response, status: int, step: str) -> dict[str, Any]:
-    if response.status_code != status:
-        raise SetupFailed(f"{step}: HTTP {response.status_code} {response.text[:300]}")
-    body: dict[str, Any] = response.json()
-    return body
-
-
 def payment_body(rng: random.Random) -> dict[str, Any]:
     """A card payment of ₹100-₹5,000 captured at once, like a checkout's."""
     return {
@@ -90,7 +83,7 @@ async def prepare_merchant(client: httpx.AsyncClient, setup: LoadSetup) -> Razor
     Raises SetupFailed naming the step the server refused; transport errors propagate.
     """
     email, password = f"load-{secrets.token_hex(6)}@example.com", secrets.token_urlsafe(18)
-    _require(
+    setup_step(
         await client.post(
             "/api/auth/register",
             json={"email": email, "password": password, "display_name": "Load-test merchant"},
@@ -98,12 +91,12 @@ async def prepare_merchant(client: httpx.AsyncClient, setup: LoadSetup) -> Razor
         201,
         "register the load-test merchant",
     )
-    login = _require(
+    login = setup_step(
         await client.post("/api/auth/login", json={"email": email, "password": password}),
         200,
         "log the load-test merchant in",
     )
-    opened = _require(
+    opened = setup_step(
         await client.post(
             f"{API}/merchants",
             json={"name": "Load-test merchant"},
@@ -114,7 +107,7 @@ async def prepare_merchant(client: httpx.AsyncClient, setup: LoadSetup) -> Razor
     )
     state = RazorpayLoad((opened["key_id"], opened["key_secret"]), [])
     for _ in range(max(1, setup.items)):
-        paid = _require(
+        paid = setup_step(
             await client.post(
                 f"{API}/v1/payments/create/json", json=payment_body(state.rng), auth=state.auth
             ),

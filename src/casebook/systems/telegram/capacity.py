@@ -26,7 +26,6 @@ import math
 import random
 import secrets
 from dataclasses import dataclass, field
-from typing import Any
 
 import httpx
 
@@ -38,6 +37,7 @@ from casebook.platform.capacity import (
     LoadSetup,
     SeedClaim,
     SetupFailed,
+    setup_step,
 )
 
 API = "/api/telegram"
@@ -74,33 +74,26 @@ def population(setup: LoadSetup, write_share: float) -> int:
     return needed + needed % PAIR
 
 
-def _require(response: httpx.Response, status: set[int], step: str) -> dict[str, Any]:
-    if response.status_code not in status:
-        raise SetupFailed(f"{step}: HTTP {response.status_code} {response.text[:300]}")
-    body: dict[str, Any] = response.json()
-    return body
-
-
 async def _user(client: httpx.AsyncClient, number: int, tag: str) -> tuple[str, dict[str, str]]:
     """Register and log in simulated user `number`; (user id, request headers)."""
     if number >= _NETWORK.num_addresses - 2:
         raise SetupFailed("more simulated users than benchmark addresses")
     origin = {"X-Forwarded-For": str(_NETWORK[number + 1])}
     email, password = f"telegram-load-{tag}-{number}@example.com", secrets.token_urlsafe(18)
-    created = _require(
+    created = setup_step(
         await client.post(
             "/api/auth/register",
             json={"email": email, "password": password, "display_name": f"Load {number}"},
             headers=origin,
         ),
-        {201},
+        201,
         "register a load-test user",
     )
-    tokens = _require(
+    tokens = setup_step(
         await client.post(
             "/api/auth/login", json={"email": email, "password": password}, headers=origin
         ),
-        {200},
+        200,
         "log a load-test user in",
     )
     return str(created["id"]), {**origin, "Authorization": f"Bearer {tokens['access_token']}"}
@@ -121,13 +114,13 @@ async def prepare_users(client: httpx.AsyncClient, setup: LoadSetup) -> Telegram
     users: list[LoadUser] = []
     for start in range(0, count, PAIR):
         (_, first), (second_id, second) = people[start], people[start + 1]
-        chat = _require(
+        chat = setup_step(
             await client.post(
                 f"{API}/conversations",
                 json={"kind": "direct", "user_id": second_id},
                 headers=first,
             ),
-            {200, 201},
+            frozenset({200, 201}),
             "start a load-test chat",
         )
         users += [LoadUser(first, chat["id"]), LoadUser(second, chat["id"])]

@@ -30,7 +30,7 @@ import secrets
 import string
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import TypeVar
 
 import httpx
 
@@ -41,6 +41,7 @@ from casebook.platform.capacity import (
     LoadSetup,
     SeedClaim,
     SetupFailed,
+    setup_step,
 )
 from casebook.systems.url_shortener.config import ShortenerSettings
 
@@ -113,13 +114,6 @@ def _addresses(count: int) -> list[str]:
     return [str(_BENCHMARK_NETWORK[i + 1]) for i in range(count)]
 
 
-def _require(response: httpx.Response, status: int, step: str) -> dict[str, Any]:
-    if response.status_code != status:
-        raise SetupFailed(f"{step}: HTTP {response.status_code} {response.text[:300]}")
-    body: dict[str, Any] = response.json()
-    return body
-
-
 async def _bounded(calls: Iterable[Callable[[], Awaitable[_T]]]) -> list[_T]:
     """Run `calls` with at most SETUP_CONCURRENCY in flight; results in order."""
     gate = asyncio.Semaphore(SETUP_CONCURRENCY)
@@ -140,7 +134,7 @@ async def prepare_population(client: httpx.AsyncClient, setup: LoadSetup) -> Sho
     token = secrets.token_hex(6)
     email, password = f"load-{token}@example.com", secrets.token_urlsafe(18)
     origin = {"X-Forwarded-For": _addresses(1)[0]}
-    _require(
+    setup_step(
         await client.post(
             "/api/auth/register",
             json={"email": email, "password": password, "display_name": "Load test"},
@@ -149,7 +143,7 @@ async def prepare_population(client: httpx.AsyncClient, setup: LoadSetup) -> Sho
         201,
         "register the load-test user",
     )
-    login = _require(
+    login = setup_step(
         await client.post(
             "/api/auth/login", json={"email": email, "password": password}, headers=origin
         ),
@@ -165,7 +159,7 @@ async def prepare_population(client: httpx.AsyncClient, setup: LoadSetup) -> Sho
                 json={"name": f"load test {token} #{number}", "scopes": [WRITE_SCOPE]},
                 headers=session,
             )
-            return str(_require(response, 201, "create an API key")["key"])
+            return str(setup_step(response, 201, "create an API key")["key"])
 
         return call
 
@@ -183,7 +177,7 @@ async def prepare_population(client: httpx.AsyncClient, setup: LoadSetup) -> Sho
     def create_link() -> Callable[[], Awaitable[str]]:
         async def call() -> str:
             response = await shorten(client, state)
-            return str(_require(response, 201, "create a link to read")["code"])
+            return str(setup_step(response, 201, "create a link to read")["code"])
 
         return call
 

@@ -31,7 +31,6 @@ import math
 import random
 import secrets
 from dataclasses import dataclass, field
-from typing import Any
 
 import httpx
 
@@ -43,6 +42,7 @@ from casebook.platform.capacity import (
     LoadSetup,
     SeedClaim,
     SetupFailed,
+    setup_step,
 )
 
 API = "/api/viber"
@@ -78,20 +78,13 @@ def population(setup: LoadSetup, write_share: float) -> int:
     return max(GROUP_SIZE, setup.items, needed)
 
 
-def _require(response: httpx.Response, status: int, step: str) -> dict[str, Any]:
-    if response.status_code != status:
-        raise SetupFailed(f"{step}: HTTP {response.status_code} {response.text[:300]}")
-    body: dict[str, Any] = response.json()
-    return body
-
-
 async def _user(client: httpx.AsyncClient, number: int, tag: str) -> tuple[str, dict[str, str]]:
     """Register and log in simulated user `number`; (user id, request headers)."""
     if number >= _NETWORK.num_addresses - 2:
         raise SetupFailed("more simulated users than benchmark addresses")
     origin = {"X-Forwarded-For": str(_NETWORK[number + 1])}
     email, password = f"viber-load-{tag}-{number}@example.com", secrets.token_urlsafe(18)
-    created = _require(
+    created = setup_step(
         await client.post(
             "/api/auth/register",
             json={"email": email, "password": password, "display_name": f"Load {number}"},
@@ -100,7 +93,7 @@ async def _user(client: httpx.AsyncClient, number: int, tag: str) -> tuple[str, 
         201,
         "register a load-test user",
     )
-    tokens = _require(
+    tokens = setup_step(
         await client.post(
             "/api/auth/login", json={"email": email, "password": password}, headers=origin
         ),
@@ -126,7 +119,7 @@ async def prepare_users(client: httpx.AsyncClient, setup: LoadSetup) -> ViberLoa
     for start in range(0, count, GROUP_SIZE):
         members = people[start : start + GROUP_SIZE]
         owner_headers = members[0][1]
-        group = _require(
+        group = setup_step(
             await client.post(
                 f"{API}/create_group_chat",
                 json={"name": f"load {tag} {start}", "participants": [m[0] for m in members[1:]]},
