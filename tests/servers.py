@@ -24,6 +24,7 @@ from typing import Any
 
 POSTGRES_HINT = "install PostgreSQL (apt-get install postgresql) to run this test"
 REDIS_HINT = "install Redis (apt-get install redis-server) to run this test"
+DNSMASQ_HINT = "install dnsmasq (apt-get install dnsmasq-base) to run this test"
 
 
 def free_port() -> int:
@@ -137,6 +138,88 @@ class Servers:
             process.terminate()
             process.wait(timeout=10)
         shutil.rmtree(self.root, ignore_errors=True)
+
+
+class DnsServer:
+    """A real authoritative DNS server (dnsmasq) on 127.0.0.1 answering only for `zone`.
+
+    `serve(txt)` (re)starts it with the given TXT records, `{name: [record, …]}` where each record
+    is a list of character-strings; names in `zone` without records answer NXDOMAIN. `nameserver`
+    is its `127.0.0.1:<port>` for a resolver. Raises FileNotFoundError (DNSMASQ_HINT) when dnsmasq
+    is not installed.
+    """
+
+    def __init__(self, zone: str) -> None:
+        self.binary = shutil.which("dnsmasq") or (
+            "/usr/sbin/dnsmasq" if os.path.exists("/usr/sbin/dnsmasq") else None
+        )
+        if self.binary is None:
+            raise FileNotFoundError(DNSMASQ_HINT)
+        self.zone = zone
+        self.port = _free_udp_port()
+        self.process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def nameserver(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+    def serve(self, txt: dict[str, list[list[str]]]) -> None:
+        self.stop()
+        assert self.binary is not None
+        command = [
+            self.binary,
+            "--keep-in-foreground",
+            "--conf-file=/dev/null",
+            "--no-resolv",
+            "--no-hosts",
+            "--bind-interfaces",
+            "--listen-address=127.0.0.1",
+            f"--port={self.port}",
+            f"--local=/{self.zone}/",
+            "--log-facility=-",
+            "--pid-file=",
+        ]
+        if os.geteuid() == 0:
+            command.append("--user=root")
+        for name, records in txt.items():
+            for strings in records:
+                assert not any("," in string for string in strings), "dnsmasq splits on commas"
+                command.append(f"--txt-record={name},{','.join(strings)}")
+        self.process = subprocess.Popen(
+            command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        )
+        _wait_for_dns(self.port, self.process)
+
+    def stop(self) -> None:
+        if self.process is not None:
+            self.process.terminate()
+            self.process.wait(timeout=10)
+            self.process = None
+
+
+def _free_udp_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def _wait_for_dns(port: int, process: subprocess.Popen[bytes], timeout: float = 10.0) -> None:
+    """Wait until a UDP query to `port` gets any answer (dnsmasq binds after parsing its flags)."""
+    query = bytes.fromhex("1234010000010000000000000000010001")  # "." A?
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"dnsmasq exited with {process.returncode}")
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+            sock.settimeout(0.1)
+            try:
+                sock.sendto(query, ("127.0.0.1", port))
+                sock.recv(512)
+                return
+            except OSError:
+                time.sleep(0.05)
+    raise RuntimeError(f"dnsmasq did not answer on 127.0.0.1:{port}")
 
 
 def _unprivileged_prefix() -> list[str]:

@@ -1,10 +1,11 @@
-"""Custom short domains: claim a host, prove control by serving a token over HTTP (checked
-against a real HTTP server on 127.0.0.1), then `/<code>` on that Host redirects."""
+"""Custom short domains: claim a host, prove control by a DNS TXT record (checked against a real
+DNS server, dnsmasq, on 127.0.0.1) or by serving a token over HTTP (a real HTTP server on
+127.0.0.1), then `/<code>` on that Host redirects."""
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, field
 
 import httpx
@@ -13,10 +14,12 @@ import pytest
 from casebook.systems.url_shortener.domains import (
     PROOF_PATH,
     VerificationFailed,
+    parse_nameserver,
     resolve_public_address,
+    txt_name,
 )
 from casebook.systems.url_shortener.runtime import Shortener
-from tests.servers import free_port
+from tests.servers import DNSMASQ_HINT, DnsServer, free_port
 from tests.systems.url_shortener.conftest import API, Account, shorten
 
 pytestmark = pytest.mark.feature("url-shortener", "custom-domains")
@@ -46,6 +49,44 @@ class ProofServer:
         writer.write(head_out.encode() + b"\r\n\r\n" + body)
         await writer.drain()
         writer.close()
+
+
+@pytest.fixture(autouse=True)
+def dns_server(configure: Callable[..., object]) -> Iterator[DnsServer | None]:
+    """dnsmasq on 127.0.0.1, authoritative for brand.example with no records until a test sets
+    some, asked by the verifier. Without dnsmasq, TXT lookups go to a closed loopback port and
+    time out (tests of the HTTP proof still pass; `dns` skips the DNS ones)."""
+    try:
+        server = DnsServer("brand.example")
+    except FileNotFoundError:
+        configure(dns_nameservers=[f"127.0.0.1:{free_port()}"], domain_verify_timeout_seconds=1)
+        yield None
+        return
+    server.serve({})
+    configure(dns_nameservers=[server.nameserver])
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def dns(dns_server: DnsServer | None) -> DnsServer:
+    """The DNS server, for tests of the DNS proof (skipped without dnsmasq)."""
+    if dns_server is None:
+        pytest.skip(DNSMASQ_HINT)
+    return dns_server
+
+
+@pytest.fixture
+def nowhere(state: Shortener) -> None:
+    """No web server answers for any claimed host."""
+    port = free_port()
+
+    async def closed_port(host: str) -> tuple[str, int]:
+        return "127.0.0.1", port
+
+    state.verifier.resolve = closed_port
 
 
 @pytest.fixture
@@ -147,19 +188,95 @@ async def test_a_wrong_proof_is_refused_with_what_was_found(
     ] is False
 
 
-async def test_an_unreachable_domain_is_refused(
-    client: httpx.AsyncClient, alice: Account, state: Shortener
-) -> None:
-    port = free_port()  # nothing listens here
-
-    async def nowhere(host: str) -> tuple[str, int]:
-        return "127.0.0.1", port
-
-    state.verifier.resolve = nowhere
+@pytest.mark.usefixtures("nowhere")
+async def test_an_unreachable_domain_is_refused(client: httpx.AsyncClient, alice: Account) -> None:
     await claim(client, alice)
     response = await client.post(f"{API}/domains/{HOST}/verify", headers=alice.headers)
     assert response.status_code == 422
-    assert "Could not fetch" in response.json()["detail"]
+    detail = response.json()["detail"]
+    assert "Could not fetch" in detail
+    assert detail.startswith("DNS: ")  # both proofs are reported
+    assert "_casebook-verify.go.brand.example" in detail
+
+
+@pytest.mark.usefixtures("nowhere")
+async def test_a_txt_record_holding_the_token_verifies_the_domain(
+    client: httpx.AsyncClient, alice: Account, dns: DnsServer
+) -> None:
+    domain = await claim(client, alice)
+    token = str(domain["verification_token"])
+    assert domain["txt_name"] == txt_name(HOST) == f"_casebook-verify.{HOST}"
+    # Another TXT record at the same name (say, an old claim's) does not get in the way.
+    dns.serve({txt_name(HOST): [["casebook-verify-an-old-claim"], [token]]})
+    response = await client.post(f"{API}/domains/{HOST}/verify", headers=alice.headers)
+    assert response.status_code == 200, response.text
+    assert response.json()["verified"] is True
+
+
+@pytest.mark.usefixtures("nowhere")
+async def test_a_token_split_into_character_strings_is_joined(
+    client: httpx.AsyncClient, alice: Account, dns: DnsServer
+) -> None:
+    token = str((await claim(client, alice))["verification_token"])
+    dns.serve({txt_name(HOST): [[token[:20], token[20:]]]})
+    response = await client.post(f"{API}/domains/{HOST}/verify", headers=alice.headers)
+    assert response.status_code == 200, response.text
+
+
+@pytest.mark.parametrize(
+    ("records", "expected"),
+    [
+        ({txt_name(HOST): [["casebook-verify-someone-else"]]}, "none of them this claim's token"),
+        ({f"_other.{HOST}": [["x"]]}, f"{txt_name(HOST)} does not exist"),
+        ({txt_name("elsewhere.brand.example"): [["x"]]}, "does not exist"),
+    ],
+)
+@pytest.mark.usefixtures("nowhere")
+async def test_a_wrong_or_missing_txt_record_is_refused_with_what_was_found(
+    client: httpx.AsyncClient,
+    alice: Account,
+    dns: DnsServer,
+    records: dict[str, list[list[str]]],
+    expected: str,
+) -> None:
+    await claim(client, alice)
+    dns.serve(records)
+    response = await client.post(f"{API}/domains/{HOST}/verify", headers=alice.headers)
+    assert response.status_code == 422
+    detail = response.json()["detail"]
+    assert detail.startswith("DNS: ")
+    assert expected in detail
+    assert "HTTP: Could not fetch" in detail
+    listed = (await client.get(f"{API}/domains", headers=alice.headers)).json()
+    assert listed[0]["verified"] is False
+
+
+async def test_the_http_proof_still_works_when_dns_has_no_record(
+    client: httpx.AsyncClient, alice: Account, dns: DnsServer, proof_server: ProofServer
+) -> None:
+    domain = await claim(client, alice)
+    proof_server.answers[HOST] = (200, str(domain["verification_token"]).encode())
+    response = await client.post(f"{API}/domains/{HOST}/verify", headers=alice.headers)
+    assert response.status_code == 200, response.text
+
+
+@pytest.mark.parametrize(
+    ("spec", "parsed"),
+    [
+        ("9.9.9.9", ("9.9.9.9", 53)),
+        ("127.0.0.1:5353", ("127.0.0.1", 5353)),
+        ("2001:db8::53", ("2001:db8::53", 53)),
+        ("[2001:db8::53]:5353", ("2001:db8::53", 5353)),
+    ],
+)
+def test_nameserver_specs(spec: str, parsed: tuple[str, int]) -> None:
+    assert parse_nameserver(spec) == parsed
+
+
+@pytest.mark.parametrize("spec", ["dns.example", "1.2.3.4:0", "1.2.3.4:x", "[::1]x"])
+def test_bad_nameserver_specs_are_refused(spec: str) -> None:
+    with pytest.raises(ValueError):
+        parse_nameserver(spec)
 
 
 async def test_the_default_resolver_refuses_private_addresses() -> None:

@@ -33,7 +33,7 @@ from casebook.platform.errors import PROBLEM_JSON
 from casebook.platform.idempotency import Idempotent
 from casebook.platform.pagination import Page, PageQuery
 from casebook.systems.url_shortener import analytics, domain_service, service
-from casebook.systems.url_shortener.domains import PROOF_PATH
+from casebook.systems.url_shortener.domains import PROOF_PATH, txt_name
 from casebook.systems.url_shortener.errors import LinkNotFound
 from casebook.systems.url_shortener.linkcache import target_for
 from casebook.systems.url_shortener.models import MAIN_DOMAIN, Domain
@@ -346,6 +346,7 @@ def domain_out(state: Shortener, domain: Domain) -> DomainOut:
         verified_at=domain.verified_at,
         created_at=domain.created_at,
         verification_token=domain.verification_token,
+        txt_name=txt_name(domain.host),
         proof_url=f"http://{domain.host}{PROOF_PATH}",
     )
 
@@ -356,8 +357,9 @@ def domain_out(state: Shortener, domain: Domain) -> DomainOut:
 async def create_domain(
     body: DomainCreate, principal: Writer, session: Session, state: State
 ) -> DomainOut:
-    """Claim a custom short domain. Serve the returned `verification_token` at `proof_url`, then
-    call `POST /domains/{host}/verify`. Claiming again returns the existing claim."""
+    """Claim a custom short domain. Publish the returned `verification_token` as a TXT record at
+    `txt_name`, or serve it at `proof_url`, then call `POST /domains/{host}/verify`. Claiming
+    again returns the existing claim."""
     domain = await domain_service.claim_domain(session, state, principal.user_id, body.host)
     return domain_out(state, domain)
 
@@ -373,8 +375,9 @@ async def list_domains(principal: Reader, session: Session, state: State) -> lis
     "/domains/{host}/verify", response_model=DomainOut, responses=_problems(401, 403, 404, 409, 422)
 )
 async def verify_domain(host: Host, principal: Writer, session: Session, state: State) -> DomainOut:
-    """Fetch `http://{host}/.well-known/casebook-verify`; if it holds the token, the domain is
-    verified and serves `/<code>` for your links on it."""
+    """Look up the TXT record `_casebook-verify.{host}`, then (if that fails) fetch
+    `http://{host}/.well-known/casebook-verify`; if either holds the token, the domain is
+    verified and serves `/<code>` for your links on it. A 422 says what each proof found."""
     domain = await domain_service.verify_domain(session, state, principal.user_id, host)
     return domain_out(state, domain)
 

@@ -5,8 +5,10 @@ Every limit the system enforces is stated here once, with the default the docs d
 
 from __future__ import annotations
 
-from pydantic import Field
+from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from casebook.systems.url_shortener.domains import parse_nameserver
 
 
 class ShortenerSettings(BaseSettings):
@@ -48,4 +50,14 @@ class ShortenerSettings(BaseSettings):
     """Shortens per minute per API key (in addition to the per-IP limit)."""
 
     domain_verify_timeout_seconds: float = Field(3.0, gt=0)
+    dns_nameservers: list[str] = Field(default_factory=list)
+    """DNS servers (`address[:port]`) asked for `_casebook-verify` TXT proofs; empty: the
+    system resolver's (`/etc/resolv.conf`)."""
     domains_per_user: int = Field(20, ge=1)
+
+    @field_validator("dns_nameservers")
+    @classmethod
+    def _nameservers(cls, value: list[str]) -> list[str]:
+        for spec in value:
+            parse_nameserver(spec)  # ValueError names the bad entry
+        return value

@@ -1,15 +1,21 @@
 """Custom short domains: claim a host, prove control of it, then serve `/<code>` on it.
 
-Proof of control: the domain serves the claim's verification token as the body of
-`http://<host>/.well-known/casebook-verify` (status 200, at most 1 KiB, surrounding whitespace
-ignored). Casebook fetches it with no redirects followed and a short timeout. A DNS TXT record
-(`_casebook-verify.<host>` holding the token) is the documented alternative for hosts without a
-web server, but is not implemented: this deployment has no resolver to test it against.
+Two proofs of control; either one verifies the claim:
 
-The fetch goes to an address picked by `resolve` (by default the system resolver, refusing
-private, loopback and link-local addresses so a claim cannot make Casebook probe its own network)
-with the claimed host in the `Host` header. Tests inject a resolver that points at a real HTTP
-server on 127.0.0.1.
+- **DNS**: a TXT record at `_casebook-verify.<host>` holding the claim's verification token (the
+  way Vercel, GitHub Pages and Google Search Console prove domains; no web server needed). Looked
+  up with dnspython through the nameservers of `dns_nameservers`, or the system's
+  (`/etc/resolv.conf`) when that is empty. A record may hold several TXT strings (one per line
+  of proof); any of them equal to the token is enough, and a long value split into 255-byte
+  character-strings is joined first, as RFC 7208 does for SPF.
+- **HTTP**: the domain serves the token as the body of `http://<host>/.well-known/casebook-verify`
+  (status 200, at most 1 KiB, surrounding whitespace ignored). Casebook fetches it with no
+  redirects followed and a short timeout, from an address picked by `resolve` (by default the
+  system resolver, refusing private, loopback and link-local addresses so a claim cannot make
+  Casebook probe its own network) with the claimed host in the `Host` header.
+
+`DomainVerifier.check` tries DNS first, then HTTP, and when both fail says what each found.
+Tests run a real DNS server (dnsmasq) and a real HTTP server on 127.0.0.1.
 """
 
 from __future__ import annotations
@@ -19,12 +25,17 @@ import ipaddress
 import socket
 from collections.abc import Awaitable, Callable
 
+import dns.asyncresolver
+import dns.exception
+import dns.nameserver
+import dns.resolver
 import httpx
 
 from casebook.platform.errors import Problem
 
 PROOF_PATH = "/.well-known/casebook-verify"
 MAX_PROOF_BYTES = 1024
+TXT_PREFIX = "_casebook-verify"
 
 Resolve = Callable[[str], Awaitable[tuple[str, int]]]
 """Host name → (IP address, port) to fetch the proof from."""
@@ -54,20 +65,121 @@ async def resolve_public_address(host: str) -> tuple[str, int]:
     raise VerificationFailed(f"{host} resolves only to non-public addresses; refusing to fetch.")
 
 
+async def _outcome(name: str, proof: Awaitable[None]) -> tuple[str, str | None]:
+    """(`name`, None) when `proof` passes, (`name`, what it found) when it raises
+    VerificationFailed."""
+    try:
+        await proof
+    except VerificationFailed as failure:
+        return name, failure.detail
+    return name, None
+
+
+def txt_name(host: str) -> str:
+    """The DNS name whose TXT record proves `host`."""
+    return f"{TXT_PREFIX}.{host}"
+
+
+def parse_nameserver(spec: str) -> tuple[str, int]:
+    """`"203.0.113.53"`, `"127.0.0.1:5353"` or `"[2001:db8::53]:53"` → (address, port).
+
+    Raises ValueError for anything else."""
+    spec = spec.strip()
+    port = 53
+    if spec.startswith("["):
+        address, _, rest = spec[1:].partition("]")
+        if rest:
+            if not rest.startswith(":"):
+                raise ValueError(f"not a nameserver: {spec!r}")
+            port = int(rest[1:])
+    elif spec.count(":") == 1:
+        address, _, port_text = spec.partition(":")
+        port = int(port_text)
+    else:
+        address = spec
+    ipaddress.ip_address(address)
+    if not 0 < port < 65536:
+        raise ValueError(f"not a port: {port}")
+    return address, port
+
+
 class DomainVerifier:
-    """Fetches a claimed domain's proof file. One HTTP request per `fetch_proof`."""
+    """Checks a claimed domain's proof: one TXT lookup, then (if that fails) one HTTP request."""
 
     def __init__(
         self,
         timeout: float,
         resolve: Resolve = resolve_public_address,
         transport: httpx.AsyncBaseTransport | None = None,
+        nameservers: list[str] | None = None,
     ) -> None:
         self.timeout = timeout
         self.resolve = resolve
         self.transport = transport
+        self.nameservers = list(nameservers or [])
+        """`host[:port]` of the DNS servers to ask; empty: the system's resolver configuration."""
 
     async def check(self, host: str, token: str) -> None:
+        """Return when `host` proves `token` by DNS or by HTTP; raise VerificationFailed otherwise,
+        saying what each proof found instead. Both proofs run at once, so a working one answers
+        without waiting for the other to time out; at most `timeout` seconds in all."""
+        tasks = [
+            asyncio.create_task(_outcome("DNS", self.check_dns(host, token))),
+            asyncio.create_task(_outcome("HTTP", self.check_http(host, token))),
+        ]
+        failures: dict[str, str] = {}
+        try:
+            for next_done in asyncio.as_completed(tasks):
+                name, failure = await next_done
+                if failure is None:
+                    return
+                failures[name] = failure
+        finally:
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+        raise VerificationFailed(f"DNS: {failures['DNS']} HTTP: {failures['HTTP']}")
+
+    def _resolver(self) -> dns.asyncresolver.Resolver:
+        if not self.nameservers:
+            try:
+                resolver = dns.asyncresolver.Resolver()
+            except dns.resolver.NoResolverConfiguration:
+                raise VerificationFailed(
+                    "this server has no DNS resolver configured "
+                    "(set CASEBOOK_URL_SHORTENER_DNS_NAMESERVERS, e.g. '[\"9.9.9.9\"]')."
+                ) from None
+        else:
+            resolver = dns.asyncresolver.Resolver(configure=False)
+            resolver.nameservers = [
+                dns.nameserver.Do53Nameserver(*parse_nameserver(spec)) for spec in self.nameservers
+            ]
+        resolver.lifetime = self.timeout
+        resolver.timeout = self.timeout
+        return resolver
+
+    async def check_dns(self, host: str, token: str) -> None:
+        """Return when a TXT string at `_casebook-verify.<host>` equals `token`; raise
+        VerificationFailed saying what the lookup found otherwise. One DNS query (retried on
+        another configured server within `timeout`)."""
+        name = txt_name(host)
+        resolver = self._resolver()
+        try:
+            answer = await resolver.resolve(name, "TXT", search=False)
+        except dns.resolver.NXDOMAIN:
+            raise VerificationFailed(f"{name} does not exist.") from None
+        except dns.resolver.NoAnswer:
+            raise VerificationFailed(f"{name} has no TXT record.") from None
+        except (dns.resolver.NoNameservers, dns.exception.Timeout) as exc:
+            reason = "timed out" if isinstance(exc, dns.exception.Timeout) else "failed"
+            raise VerificationFailed(f"the TXT lookup of {name} {reason}.") from None
+        values = [b"".join(rdata.strings).strip() for rdata in answer]
+        if token.encode() not in values:
+            raise VerificationFailed(
+                f"{name} has {len(values)} TXT record(s), none of them this claim's token."
+            )
+
+    async def check_http(self, host: str, token: str) -> None:
         """Return when `host` serves `token` at PROOF_PATH; raise VerificationFailed otherwise,
         saying what was found instead."""
         address, port = await self.resolve(host)

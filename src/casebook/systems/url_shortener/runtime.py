@@ -39,7 +39,9 @@ class Shortener:
         self.links = LinkCache(platform, self.config)
         self.hosts = DomainHosts(platform.db)
         self.clicks = ClickRecorder(platform.db, self.config)
-        self.verifier = DomainVerifier(self.config.domain_verify_timeout_seconds)
+        self.verifier = DomainVerifier(
+            self.config.domain_verify_timeout_seconds, nameservers=self.config.dns_nameservers
+        )
         base = urlsplit(platform.settings.base_url)
         self.scheme = base.scheme or "http"
         self.main_netloc = base.netloc
@@ -59,6 +61,7 @@ class Shortener:
         self.links.config = config
         self.clicks.config = config
         self.verifier.timeout = config.domain_verify_timeout_seconds
+        self.verifier.nameservers = list(config.dns_nameservers)
 
     def short_url(self, code: str, domain_host: str | None = None) -> str:
         """The public short URL of `code` on the main host or on custom domain `domain_host`."""

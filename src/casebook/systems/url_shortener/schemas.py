@@ -128,5 +128,7 @@ class DomainOut(BaseModel):
     verified_at: datetime | None
     created_at: datetime
     verification_token: str
+    txt_name: str
+    """Either publish `verification_token` as a TXT record at this DNS name…"""
     proof_url: str
-    """Serve `verification_token` as the body of this URL, then call verify."""
+    """…or serve it as the body of this URL; then call verify."""
