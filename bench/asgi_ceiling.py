@@ -1,11 +1,11 @@
 """The fastest a Python ASGI app can answer a redirect here: the ceiling for Casebook's redirect.
 
 `app` is a bare ASGI callable that answers every HTTP request with a prebuilt `302 Found` and
-does nothing else: no lookup, no click, no metrics. `AsgiCeiling` serves it with uvicorn exactly
-as `casebook serve` serves Casebook (same uvicorn, loop and HTTP parser picked the same way —
-uvloop and httptools when installed — access log off, N worker processes), so the difference
-between the two is the cost of Casebook's own work per redirect, and the difference between this
-and nginx is the cost of Python and uvicorn.
+does nothing else: no lookup, no click, no metrics. `AsgiCeiling` serves it with granian or
+uvicorn exactly as `casebook serve --server …` serves Casebook (granian: ASGI interface, uvloop,
+access log off; uvicorn: uvloop and httptools, access log off; N worker processes), so the
+difference between the two is the cost of Casebook's own work per redirect, and the difference
+between this and nginx is the cost of Python and of the server.
 """
 
 from __future__ import annotations
@@ -43,14 +43,17 @@ async def app(scope: Scope, receive: Receive, send: Send) -> None:
 
 
 class AsgiCeiling(ScratchProcess):
-    """uvicorn serving `app` on 127.0.0.1:<free port> with `workers` processes (pinned to cores
-    `cpus` if given). Use as a context manager; `url` is the base URL. Raises RuntimeError when
-    the server does not come up."""
+    """`server` (granian or uvicorn) serving `app` on 127.0.0.1:<free port> with `workers`
+    processes (pinned to cores `cpus` if given). Use as a context manager; `url` is the base URL.
+    Raises RuntimeError when the server does not come up."""
 
-    def __init__(self, *, workers: int = 1, cpus: str | None = None) -> None:
+    def __init__(
+        self, *, workers: int = 1, cpus: str | None = None, server: str = "granian"
+    ) -> None:
         super().__init__(Path(tempfile.mkdtemp(prefix="casebook-bench-asgi-")))
         self._workers = workers
         self._cpus = cpus
+        self._server = server
         self.port = free_port()
 
     @property
@@ -58,20 +61,21 @@ class AsgiCeiling(ScratchProcess):
         return f"http://127.0.0.1:{self.port}"
 
     def __enter__(self) -> AsgiCeiling:
-        # The same settings `casebook serve` passes to uvicorn.run.
+        # The same settings `casebook serve` passes to the server.
+        if self._server == "uvicorn":
+            serve = ["-m", "uvicorn", "bench.asgi_ceiling:app", "--no-access-log"]
+            serve += ["--host", "127.0.0.1"]
+        else:
+            serve = ["-m", "granian", "bench.asgi_ceiling:app", "--interface", "asgi"]
+            serve += ["--loop", "uvloop", "--host", "127.0.0.1", "--no-access-log"]
         command = [
             *pinned(self._cpus),
             sys.executable,
-            "-m",
-            "uvicorn",
-            "bench.asgi_ceiling:app",
-            "--host",
-            "127.0.0.1",
+            *serve,
             "--port",
             str(self.port),
             "--workers",
             str(self._workers),
-            "--no-access-log",
             "--log-level",
             "warning",
         ]

@@ -29,7 +29,8 @@ class CasebookServer(ScratchProcess):
 
     Embedded (SQLite under a temporary directory, in-process cache) unless `database_url` and
     `redis_url` are given. `env` adds settings (e.g. a system's limits); `cpus` pins the server
-    to those cores (`taskset -c`, e.g. "0"). Use as a context manager;
+    to those cores (`taskset -c`, e.g. "0"); `server` is `casebook serve --server` (granian or
+    uvicorn). Use as a context manager;
     `url` is the base URL. Raises RuntimeError with the server's log when it does not come up.
     """
 
@@ -42,8 +43,10 @@ class CasebookServer(ScratchProcess):
         redis_url: str = "",
         env: Mapping[str, str] | None = None,
         cpus: str | None = None,
+        server: str = "granian",
     ) -> None:
         self._systems = list(systems)
+        self._server = server
         self._workers = workers
         self._cpus = cpus
         super().__init__(Path(tempfile.mkdtemp(prefix="casebook-bench-")))
@@ -91,6 +94,8 @@ class CasebookServer(ScratchProcess):
                 str(self.port),
                 "--workers",
                 str(self._workers),
+                "--server",
+                self._server,
             ],
             env=self._env,
             stdout=log,

@@ -3,13 +3,14 @@
 Measures, with wrk on this machine, in one run:
 
 1. nginx answering every path with a static 302: the physical ceiling for a redirect here;
-2. a bare ASGI callable answering a prebuilt 302 under uvicorn, served exactly as `casebook
-   serve` serves Casebook (`bench/asgi_ceiling.py`), with 1 and 2 worker processes: the
-   ceiling for any Python redirect on this server stack;
+2. a bare ASGI callable answering a prebuilt 302, served exactly as `casebook serve --server …`
+   serves Casebook (`bench/asgi_ceiling.py`), with 1 and 2 worker processes: the ceiling for
+   any Python redirect on that server (granian, the default, and uvicorn);
 3. Casebook's redirect fast path `GET /s/<code>`, with real lookups spread uniformly over N codes
    created beforehand through the public API (so it is not one hot key), served
    - embedded: SQLite + in-process cache, with 1 and 2 worker processes;
-   - at scale: PostgreSQL + Redis (throwaway servers), with 1 and 2 worker processes.
+   - at scale: PostgreSQL + Redis (throwaway servers), with 1 and 2 worker processes;
+   each on every server of `--servers` (default granian and uvicorn).
 
 With `--pin`, each single-process target (nginx with one worker, the bare ASGI app and Casebook
 with one worker) is measured a second time with the server pinned to core 0 and wrk to core 1
@@ -66,6 +67,7 @@ class Options:
     codes: int
     workers: tuple[int, ...]
     backends: tuple[str, ...]
+    servers: tuple[str, ...]
     save: bool
     pin: bool
 
@@ -81,6 +83,8 @@ class Run:
     result: WrkResult | None
     failure: str = ""
     pinned: bool = False
+    server: str = ""
+    """granian or uvicorn for the bare ASGI app and Casebook; empty for nginx."""
 
     @property
     def rate(self) -> float | None:
@@ -95,6 +99,7 @@ class Run:
             "backend": self.backend,
             "workers": self.workers,
             "pinned": self.pinned,
+            "server": self.server,
             "wrk": self.result.as_dict() if self.result else None,
             "share_of_nginx": rate / nginx if rate and nginx else None,
             "share_of_bare_asgi": rate / asgi if rate and asgi else None,
@@ -103,14 +108,17 @@ class Run:
 
 
 def references(run: Run, runs: Sequence[Run]) -> tuple[float | None, float | None]:
-    """The rates `run` is compared with: nginx's and the bare ASGI app's (same workers) under
-    the same pinning. None when that reference was not measured."""
+    """The rates `run` is compared with: nginx's and the bare ASGI app's (same server and
+    workers) under the same pinning. None when that reference was not measured."""
     nginx = next((r.rate for r in runs if r.backend == "nginx" and r.pinned == run.pinned), None)
     asgi = next(
         (
             r.rate
             for r in runs
-            if r.backend == "asgi" and r.pinned == run.pinned and r.workers == run.workers
+            if r.backend == "asgi"
+            and r.pinned == run.pinned
+            and r.workers == run.workers
+            and r.server == run.server
         ),
         None,
     )
@@ -132,6 +140,9 @@ def parse(argv: Sequence[str]) -> Options:
         "--backends", default="embedded,postgres", help="embedded and/or postgres (with Redis)"
     )
     parser.add_argument(
+        "--servers", default="granian,uvicorn", help="HTTP servers: granian and/or uvicorn"
+    )
+    parser.add_argument(
         "--pin",
         action="store_true",
         help=f"also measure single-process targets pinned to core {SERVER_CPU}, wrk to core "
@@ -142,6 +153,9 @@ def parse(argv: Sequence[str]) -> Options:
     backends = tuple(b.strip() for b in args.backends.split(",") if b.strip())
     if set(backends) - {"embedded", "postgres"}:
         parser.error("--backends takes embedded and/or postgres")
+    servers = tuple(s.strip() for s in args.servers.split(",") if s.strip())
+    if not servers or set(servers) - {"granian", "uvicorn"}:
+        parser.error("--servers takes granian and/or uvicorn")
     if not 1 <= args.duration <= 600 or not 0 <= args.warmup <= 60:
         parser.error("--duration must be 1..600 s and --warmup 0..60 s")
     if args.codes < 1 or args.threads < 1 or args.connections < args.threads:
@@ -154,6 +168,7 @@ def parse(argv: Sequence[str]) -> Options:
         codes=args.codes,
         workers=tuple(int(w) for w in args.workers.split(",") if w.strip()),
         backends=backends,
+        servers=servers,
         save=not args.no_save,
         pin=args.pin,
     )
@@ -213,24 +228,27 @@ def nginx_runs(options: Options, script: Path) -> Iterator[Run]:
 
 
 def asgi_runs(options: Options, script: Path) -> Iterator[Run]:
-    """The bare ASGI 302 under uvicorn with each worker count (and pinned with one)."""
+    """The bare ASGI 302 on each server with each worker count (and pinned with one)."""
     targets = [(w, False) for w in options.workers]
     if options.pin and 1 in options.workers:
         targets.append((1, True))
-    for workers, pinned in targets:
-        key = f"asgi-{workers}w" + ("-pinned" if pinned else "")
-        label = f"bare ASGI 302 (uvicorn), {workers} worker{'s' * (workers > 1)}" + pin_suffix(
-            pinned
-        )
-        progress(f"{label}: wrk {options.warmup_s:g} s warm-up + {options.duration_s:g} s")
-        try:
-            with AsgiCeiling(workers=workers, cpus=SERVER_CPU if pinned else None) as server:
-                result = measure(server.url, script, options, pinned=pinned)
-        except RuntimeError as exc:
-            yield Run(key, label, "asgi", workers, None, str(exc).splitlines()[0], pinned=pinned)
-            continue
-        progress(f"{label}: {result.requests_per_s:,.0f} requests/s")
-        yield Run(key, label, "asgi", workers, result, pinned=pinned)
+    for server in options.servers:
+        for workers, pinned in targets:
+            key = f"asgi-{server}-{workers}w" + ("-pinned" if pinned else "")
+            label = f"bare ASGI 302 ({server}), {workers} worker{'s' * (workers > 1)}"
+            label += pin_suffix(pinned)
+            progress(f"{label}: wrk {options.warmup_s:g} s warm-up + {options.duration_s:g} s")
+            try:
+                with AsgiCeiling(
+                    workers=workers, cpus=SERVER_CPU if pinned else None, server=server
+                ) as ceiling:
+                    result = measure(ceiling.url, script, options, pinned=pinned)
+            except RuntimeError as exc:
+                failure = str(exc).splitlines()[0]
+                yield Run(key, label, "asgi", workers, None, failure, pinned, server)
+                continue
+            progress(f"{label}: {result.requests_per_s:,.0f} requests/s")
+            yield Run(key, label, "asgi", workers, result, pinned=pinned, server=server)
 
 
 async def create_codes(base_url: str, count: int) -> list[str]:
@@ -273,15 +291,18 @@ def casebook_runs(options: Options, workdir: Path) -> Iterator[Run]:
                 targets = [(w, False) for w in options.workers]
                 if options.pin and 1 in options.workers:
                     targets.append((1, True))
-                for number, (workers, pinned) in enumerate(targets, start=1):
-                    key = f"casebook-{backend}-{workers}w" + ("-pinned" if pinned else "")
-                    label = (
-                        f"Casebook {labels[backend]}, {workers} worker{'s' * (workers > 1)}"
-                        + pin_suffix(pinned)
-                    )
-                    yield _casebook_run(
-                        key, label, backend, workers, number, services, options, workdir, pinned
-                    )
+                number = 0
+                for server in options.servers:
+                    for workers, pinned in targets:
+                        number += 1
+                        key = f"casebook-{backend}-{server}-{workers}w"
+                        key += "-pinned" if pinned else ""
+                        label = (
+                            f"Casebook {labels[backend]} ({server}), {workers} "
+                            f"worker{'s' * (workers > 1)}" + pin_suffix(pinned)
+                        )
+                        target = _Target(key, label, backend, server, workers, pinned, number)
+                        yield _casebook_run(target, services, options, workdir)
         except (OSError, RuntimeError, subprocess.SubprocessError) as exc:
             yield Run(
                 f"casebook-{backend}",
@@ -293,45 +314,61 @@ def casebook_runs(options: Options, workdir: Path) -> Iterator[Run]:
             )
 
 
+@dataclass(frozen=True)
+class _Target:
+    key: str
+    label: str
+    backend: str
+    server: str
+    workers: int
+    pinned: bool
+    number: int
+    """Distinguishes the target's database and Redis database from the others'."""
+
+
 def _casebook_run(
-    key: str,
-    label: str,
-    backend: str,
-    workers: int,
-    number: int,
-    services: tuple[str, str] | None,
-    options: Options,
-    workdir: Path,
-    pinned: bool,
+    target: _Target, services: tuple[str, str] | None, options: Options, workdir: Path
 ) -> Run:
+    label, pinned = target.label, target.pinned
     database_url = redis_url = ""
     if services is not None:
-        database_url = asyncio.run(_create_database(services[0], f"bench_{number}"))
-        redis_url = f"{services[1]}/{number}"
-    progress(f"{label}: starting casebook serve")
+        database_url = asyncio.run(_create_database(services[0], f"bench_{target.number}"))
+        redis_url = f"{services[1]}/{target.number}"
+    progress(f"{label}: starting casebook serve --server {target.server}")
     try:
         with CasebookServer(
             [SLUG],
-            workers=workers,
+            workers=target.workers,
             database_url=database_url,
             redis_url=redis_url,
             cpus=SERVER_CPU if pinned else None,
+            server=target.server,
         ) as server:
             progress(f"{label}: creating {options.codes:,} links through the API")
             try:
                 codes = asyncio.run(create_codes(server.url, options.codes))
             except (httpx.HTTPError, KeyError, ValueError) as exc:
                 raise RuntimeError(f"{exc!r}\n{server.log_tail()}") from exc
-            script = workdir / f"{key}.lua"
+            script = workdir / f"{target.key}.lua"
             script.write_text(paths_script([f"/s/{code}" for code in codes]))
             progress(f"{label}: wrk {options.warmup_s:g} s warm-up + {options.duration_s:g} s")
             result = measure(server.url, script, options, pinned=pinned)
     except RuntimeError as exc:
         progress(f"{label}: FAILED: {exc}")
         failure = str(exc).splitlines()[0]
-        return Run(key, label, backend, workers, None, failure=failure, pinned=pinned)
+        return Run(
+            target.key, label, target.backend, target.workers, None, failure, pinned, target.server
+        )
     progress(f"{label}: {result.requests_per_s:,.0f} requests/s")
-    return Run(key, label, backend, workers, result, pinned=pinned)
+    return Run(
+        target.key,
+        label,
+        target.backend,
+        target.workers,
+        result,
+        pinned=pinned,
+        server=target.server,
+    )
 
 
 def table(runs: Sequence[Run]) -> list[str]:
@@ -398,8 +435,9 @@ def main(argv: Sequence[str]) -> int:
             if options.pin
             else "."
         ),
-        "- bare ASGI 302: a Python callable answering a prebuilt 302 under uvicorn with the "
-        "settings of `casebook serve`: the ceiling of a Python redirect on this server stack.",
+        "- bare ASGI 302: a Python callable answering a prebuilt 302 on the named server with "
+        "the settings of `casebook serve --server …`: the ceiling of a Python redirect on that "
+        "server. Casebook rows are compared with the bare app on the same server.",
         f"- seed: {stated:,.0f} redirects/s stated (corrected "
         f"{format_quantity(CAPACITY.reads_per_second, Unit.RATE)}), peak "
         f"{format_quantity(CAPACITY.reads_per_second * CAPACITY.peak_factor, Unit.RATE)} at "
@@ -422,6 +460,7 @@ def main(argv: Sequence[str]) -> int:
                 "connections": options.connections,
                 "codes": options.codes,
                 "pin": options.pin,
+                "servers": list(options.servers),
             },
             "seed": {
                 "reads_per_second_stated": stated,

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import sqlite3
 from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
 
 from casebook.cli import app
+from casebook.systems.url_shortener.demo import DEMO_LINKS
 
 
 def test_several_workers_without_a_shared_bus_are_refused_for_realtime_systems(
@@ -19,3 +21,22 @@ def test_several_workers_without_a_shared_bus_are_refused_for_realtime_systems(
     result = CliRunner().invoke(app, ["serve", "--workers", "2", "--only", "instant-messenger"])
     assert result.exit_code == 2
     assert "CASEBOOK_REDIS_URL" in result.output and "instant-messenger" in result.output
+
+
+def test_seed_loads_demo_data_that_needs_a_started_system(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`casebook seed` (also what `serve --workers N` runs first) starts each system as the app
+    does, so a demo that uses the system's runtime (the URL shortener's code allocator) loads,
+    and a second run adds nothing."""
+    monkeypatch.setenv("CASEBOOK_VAR_DIR", str(tmp_path))
+    monkeypatch.setenv("CASEBOOK_DATABASE_URL", "")
+    monkeypatch.setenv("CASEBOOK_REDIS_URL", "")
+    monkeypatch.setenv("CASEBOOK_SYSTEMS", "[]")
+    for _ in range(2):
+        result = CliRunner().invoke(app, ["seed", "--only", "url-shortener"])
+        assert result.exit_code == 0, result.output
+        assert "seeding url-shortener" in result.output
+    with sqlite3.connect(tmp_path / "casebook.db") as db:
+        (links,) = db.execute("SELECT count(*) FROM urlshortener_links").fetchone()
+    assert links == len(DEMO_LINKS)

@@ -9,8 +9,10 @@ middleware.
 from __future__ import annotations
 
 import gc
+import os
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
+from typing import Any, cast
 
 import structlog
 from fastapi import FastAPI
@@ -37,6 +39,19 @@ def enabled_systems(settings: Settings, only: Sequence[str] = ()) -> list[System
     """The built systems to serve: `only`, else `settings.systems`, else all built ones."""
     chosen = select(all_systems(), list(only) or settings.systems)
     return [s for s in chosen if s.built]
+
+
+def create_served_app() -> ASGIApp:
+    """The app as `casebook serve --server granian` runs it: `create_app()` behind the same
+    proxy-header handling uvicorn applies by default (`X-Forwarded-For` and `-Proto` are believed
+    only from the addresses in `FORWARDED_ALLOW_IPS`, default 127.0.0.1), so the client address
+    that rate limits and load mixes see does not depend on the server."""
+    from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
+
+    trusted = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1")
+    # uvicorn types ASGI apps with its own TypedDicts, Starlette with plain mappings: same protocol.
+    served = ProxyHeadersMiddleware(cast(Any, create_app()), trusted_hosts=trusted)
+    return cast(ASGIApp, served)
 
 
 def create_app(settings: Settings | None = None, *, only: Sequence[str] = ()) -> FastAPI:

@@ -25,15 +25,23 @@ def serve(
     ] = None,
     host: str = "127.0.0.1",
     port: int = 8000,
-    workers: Annotated[int, typer.Option(help="uvicorn worker processes.")] = 1,
+    workers: Annotated[int, typer.Option(help="Worker processes.")] = 1,
+    server: Annotated[
+        str,
+        typer.Option(
+            help="HTTP server: granian (Rust HTTP/WebSocket I/O) or uvicorn (pure-Python "
+            "protocol on uvloop + httptools)."
+        ),
+    ] = "granian",
 ) -> None:
     """Serve every built system (or --only some) on one port, migrating the database first."""
     import json
     import os
     import shutil
 
-    import uvicorn
-
+    if server not in ("granian", "uvicorn"):
+        typer.echo(f"--server must be granian or uvicorn, not {server!r}.", err=True)
+        raise typer.Exit(2)
     settings = Settings()
     if only:
         # uvicorn's workers build the app from the environment, so the choice travels there.
@@ -68,15 +76,35 @@ def serve(
             metrics_dir.mkdir(parents=True)
             os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(metrics_dir.resolve())
     typer.echo(f"Casebook on http://{host}:{port}/  (database: {settings.resolved_database_url})")
-    uvicorn.run(
-        "casebook.app:create_app",
+    if server == "uvicorn":
+        import uvicorn
+
+        uvicorn.run(
+            "casebook.app:create_app",
+            factory=True,
+            host=host,
+            port=port,
+            workers=workers,
+            log_level=settings.log_level.lower(),
+            access_log=False,
+        )
+        return
+    from granian.constants import Interfaces, Loops
+    from granian.log import LogLevels
+    from granian.server import Server
+
+    Server(
+        "casebook.app:create_served_app",
         factory=True,
-        host=host,
+        address=host,
         port=port,
+        interface=Interfaces.ASGI,
         workers=workers,
-        log_level=settings.log_level.lower(),
-        access_log=False,
-    )
+        loop=Loops.uvloop,
+        websockets=True,
+        log_level=LogLevels(settings.log_level.lower()),
+        log_access=False,
+    ).serve()
 
 
 async def _migrate(settings: Settings) -> None:
@@ -113,13 +141,25 @@ async def _seed(settings: Settings, only: list[str]) -> None:
     from casebook.app import enabled_systems
     from casebook.platform.context import Platform
 
+    systems = enabled_systems(settings, only)
     platform = Platform.start(settings)
+    started = []
     try:
-        for system in enabled_systems(settings, only):
+        # As the app's lifespan does: a system's demo may use what its startup hook builds
+        # (the URL shortener's code allocator, say) and the jobs it registers.
+        for system in systems:
+            if system.on_startup:
+                await system.on_startup(platform)
+            started.append(system)
+        await platform.jobs.start()
+        for system in systems:
             if system.demo:
                 typer.echo(f"seeding {system.slug}…")
                 await system.demo(platform)
     finally:
+        for system in reversed(started):
+            if system.on_shutdown:
+                await system.on_shutdown(platform)
         await platform.close()
 
 
