@@ -81,6 +81,8 @@ class Options:
     client_processes: int
     server_cpus: str
     client_cpus: str
+    server: str = "granian"
+    """`casebook serve --server`: granian or uvicorn."""
 
 
 @dataclass(frozen=True)
@@ -186,6 +188,8 @@ class _Stats:
     sent: int = 0
     delivered: int = 0
     errors: int = 0
+    closed: int = 0
+    """Sockets the server closed (e.g. 4429: the client read too slowly); they stop sending."""
     latencies_ms: list[float] | None = None
 
 
@@ -200,6 +204,14 @@ class _Client:
         self.newest: dict[str, int] = {}
         self.acked: dict[str, int] = {}
         self.counter = 0
+        self.closed = False
+
+    def _lost(self) -> None:
+        """The server closed this socket: count it once and release a waiting sender."""
+        if not self.closed:
+            self.closed = True
+            self.stats.closed += 1
+        self.answered.set()
 
     async def read(self, measuring: list[bool]) -> None:
         try:
@@ -229,9 +241,13 @@ class _Client:
                     self.stats.errors += 1
                     self.answered.set()
         except ConnectionClosed:
-            return
+            pass
+        self._lost()
 
     async def send(self, wait: bool) -> None:
+        """Send one message (and with `wait`, wait for its `sent`); nothing once closed."""
+        if self.closed:
+            return
         self.counter += 1
         self.answered.clear()
         frame = {
@@ -242,7 +258,11 @@ class _Client:
             "kind": "text",
             "body": f"{time.time_ns()} hello from the load generator",
         }
-        await self.connection.send(orjson.dumps(frame).decode())
+        try:
+            await self.connection.send(orjson.dumps(frame).decode())
+        except ConnectionClosed:
+            self._lost()
+            return
         if wait:
             await self.answered.wait()
 
@@ -251,20 +271,28 @@ class _Client:
         if ceiling:
             return
         await asyncio.sleep(interval * random.random())  # spread the sockets' beats
-        while True:
-            await self.connection.send('{"type":"ping"}')
+        while not self.closed:
+            try:
+                await self.connection.send('{"type":"ping"}')
+            except ConnectionClosed:
+                self._lost()
+                return
             await asyncio.sleep(interval)
 
     async def ack_loop(self, ceiling: bool) -> None:
         if ceiling:
             return
-        while True:
+        while not self.closed:
             await asyncio.sleep(1.0)
             for conversation, seq in list(self.newest.items()):
                 if self.acked.get(conversation, 0) < seq:
                     self.acked[conversation] = seq
                     frame = {"type": "ack", "conversation_id": conversation, "seq": seq}
-                    await self.connection.send(orjson.dumps(frame).decode())
+                    try:
+                        await self.connection.send(orjson.dumps(frame).decode())
+                    except ConnectionClosed:
+                        self._lost()
+                        return
 
 
 async def _open(url: str, seat: Seat, ceiling: bool) -> ClientConnection:
@@ -321,7 +349,7 @@ async def _load(
     started = time.monotonic()
 
     async def closed_loop(client: _Client) -> None:
-        while time.monotonic() < stop:
+        while time.monotonic() < stop and not client.closed:
             await client.send(wait=True)
 
     await asyncio.gather(*(closed_loop(c) for c in clients))
@@ -339,7 +367,9 @@ async def _load(
     stop = started + options.duration
     next_at = started
     index = 0
-    while next_at < stop:
+    # Past `stop` the loop ends even if the server is behind (its sockets push back on sends):
+    # an overloaded server shows as offered < the rate, not as a run that never ends.
+    while next_at < stop and time.monotonic() < stop:
         now = time.monotonic()
         if next_at > now:
             await asyncio.sleep(next_at - now)
@@ -357,6 +387,7 @@ async def _load(
         "offered": index,
         "latencies_ms": stats.latencies_ms,
         "errors": stats.errors,
+        "closed": stats.closed,
     }
     for task in (*readers, *ackers):
         task.cancel()
@@ -376,7 +407,11 @@ def _load_process(
 ) -> None:
     if options.client_cpus and hasattr(os, "sched_setaffinity"):
         os.sched_setaffinity(0, {int(c) for c in options.client_cpus.split(",")})
-    asyncio.run(_load(url, seats, ceiling, options, share, barrier, results))
+    try:
+        asyncio.run(_load(url, seats, ceiling, options, share, barrier, results))
+    except BaseException as exc:
+        results.put({"error": repr(exc)})  # the parent fails at once instead of timing out
+        raise
 
 
 def drive(url: str, seats: Sequence[Seat], ceiling: bool, options: Options) -> dict[str, Any]:
@@ -401,6 +436,9 @@ def drive(url: str, seats: Sequence[Seat], ceiling: bool, options: Options) -> d
     barrier.wait(timeout=600)
     progress(f"  sending {options.rate:,} messages/s for {options.duration:g} s …")
     parts = [results.get(timeout=options.duration * 4 + 120) for _ in workers]
+    failed = [p["error"] for p in parts if "error" in p]
+    if failed:
+        raise RuntimeError(f"a load process failed: {failed[0]}")
     for worker in workers:
         worker.join(timeout=30)
     return _merge(parts)
@@ -431,6 +469,7 @@ def _merge(parts: list[dict[str, Any]]) -> dict[str, Any]:
             "messages_per_s": round(sum(p["fixed"]["sent"] for p in parts) / fixed_seconds),
             "deliveries_per_s": round(sum(p["fixed"]["delivered"] for p in parts) / fixed_seconds),
             "errors": sum(p["fixed"]["errors"] for p in parts),
+            "sockets_closed": sum(p["fixed"]["closed"] for p in parts),
             "p50_ms": pct(0.50),
             "p95_ms": pct(0.95),
             "p99_ms": pct(0.99),
@@ -485,7 +524,7 @@ def run_ceiling(options: Options) -> dict[str, Any]:
 
 
 def run_casebook(backend: str, options: Options) -> dict[str, Any]:
-    progress(f"casebook ({backend}): instant-messenger, 1 worker")
+    progress(f"casebook ({backend}): instant-messenger, 1 worker, {options.server}")
     secret = secrets.token_urlsafe(48)
     env = {"CASEBOOK_SECRET_KEY": secret, "CASEBOOK_ACCESS_TOKEN_TTL_SECONDS": str(6 * 3600)}
     if backend == "postgres":
@@ -499,12 +538,13 @@ def run_casebook(backend: str, options: Options) -> dict[str, Any]:
                 redis_url=redis_url,
                 env=env,
                 cpus=options.server_cpus,
+                server=options.server,
             ) as server:
                 seats = asyncio.run(seed(database_url, secret, options))
                 return drive(_ws_url(server.url), seats, False, options)
         finally:
             servers.stop()
-    with CasebookServer([SLUG], env=env, cpus=options.server_cpus) as server:
+    with CasebookServer([SLUG], env=env, cpus=options.server_cpus, server=options.server) as server:
         database_url = f"sqlite+aiosqlite:///{server.var_dir / 'casebook.db'}"
         seats = asyncio.run(seed(database_url, secret, options))
         return drive(_ws_url(server.url), seats, False, options)
@@ -544,7 +584,9 @@ def report(options: Options, results: dict[str, dict[str, Any]]) -> str:
         lines.append(
             f"| {name} | {sat['messages_per_s']:,} | {sat['deliveries_per_s']:,} | "
             f"{ratio} | {fixed['messages_per_s']:,} | {fixed['deliveries_per_s']:,} | "
-            f"{fixed['p50_ms']} | {fixed['p95_ms']} | {fixed['p99_ms']} | {fixed['errors']} |"
+            f"{fixed['p50_ms']} | {fixed['p95_ms']} | {fixed['p99_ms']} | {fixed['errors']}"
+            + (f" ({closed:,} sockets closed)" if (closed := fixed["sockets_closed"]) else "")
+            + " |"
         )
     lines += ["", "Nodes the seeds' average rates need at the measured saturated rate:", ""]
     for name, result in results.items():
@@ -566,6 +608,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--client-processes", type=int, default=2)
     parser.add_argument("--server-cpus", default="0")
     parser.add_argument("--client-cpus", default="1")
+    parser.add_argument("--server", choices=("granian", "uvicorn"), default="granian")
     parser.add_argument("--no-save", action="store_true")
     parser.add_argument(
         "--no-ceiling", action="store_true", help="skip the bare server (e.g. while profiling)"
@@ -580,6 +623,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         client_processes=args.client_processes,
         server_cpus=args.server_cpus,
         client_cpus=args.client_cpus,
+        server=args.server,
     )
     results: dict[str, dict[str, Any]] = {}
     if not args.no_ceiling:
