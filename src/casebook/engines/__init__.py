@@ -14,7 +14,9 @@ if TYPE_CHECKING:
 
 ENGINE_MODEL_MODULES: tuple[str, ...] = (
     "casebook.engines.ledger.models",
+    "casebook.engines.feed.models",
     "casebook.engines.messaging.models",
+    "casebook.engines.feed.engagement_models",
 )
 
 

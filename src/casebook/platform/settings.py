@@ -58,6 +58,13 @@ class Settings(BaseSettings):
     """Web Push VAPID key of the messaging engine (PEM), the same in every process; unset means
     one generated once and kept in `var_dir`."""
 
+    smtp_host: str = "localhost"
+    """Outgoing mail relay (platform/mail.py); with the four below, CASEBOOK_SMTP_*."""
+    smtp_port: int = Field(default=25, ge=1, le=65535)
+    smtp_user: str = ""
+    smtp_password: SecretStr | None = None
+    smtp_starttls: bool = False
+
     jobs_worker: bool = True
     """Run job workers in this process (Redis mode; embedded jobs always run in-process)."""
     jobs_concurrency: int = Field(default=10, ge=1)

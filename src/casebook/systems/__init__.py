@@ -20,6 +20,9 @@ BUILT: tuple[str, ...] = (
     "instant_messenger",
     "telegram",
     "viber",
+    "facebook_newsfeed",
+    "hacker_news",
+    "substack",
 )
 """Packages under `casebook.systems` that export `SYSTEM`; the rest of the catalogue is unbuilt."""
 
