@@ -5,6 +5,10 @@ The strings live in the catalogue `i18n.toml` (one table per language, every tab
 of "en"), read once at import. `choose(request)` picks the language: an explicit `?lang=` that
 the catalogue has, else the best match of `Accept-Language` (RFC 9110 §12.5.4: quality values,
 primary tags, `*`), else English. O(length of the header) per request.
+
+The keys prefixed `chat_` are the engine's chat page (casebook.engines.messaging.web.strings);
+`chat_locale(lang)` hands them to the page, built and checked once at import (a language whose
+chat strings miss a key or a placeholder fails the import).
 """
 
 from __future__ import annotations
@@ -13,6 +17,8 @@ import tomllib
 from pathlib import Path
 
 from starlette.requests import Request
+
+from casebook.engines.messaging.web.strings import ChatLocale
 
 CATALOGUE_FILE = Path(__file__).with_name("i18n.toml")
 DEFAULT = "en"
@@ -34,6 +40,26 @@ def load_catalogue(path: Path = CATALOGUE_FILE) -> dict[str, dict[str, str]]:
 
 CATALOGUE = load_catalogue()
 LANGUAGES = tuple(CATALOGUE)
+CHAT_PREFIX = "chat_"
+
+
+def _chat_locales() -> dict[str, ChatLocale]:
+    choices = tuple((code, CATALOGUE[code]["language_name"]) for code in LANGUAGES)
+    return {
+        lang: ChatLocale(
+            lang,
+            {
+                key.removeprefix(CHAT_PREFIX): text
+                for key, text in table.items()
+                if key.startswith(CHAT_PREFIX)
+            },
+            choices,
+        )
+        for lang, table in CATALOGUE.items()
+    }
+
+
+CHAT_LOCALES = _chat_locales()
 
 
 def _accepted(header: str) -> list[str]:
@@ -74,3 +100,8 @@ def choose(request: Request) -> str:
 def strings(lang: str) -> dict[str, str]:
     """The strings of `lang` (English for an unknown language)."""
     return CATALOGUE.get(lang, CATALOGUE[DEFAULT])
+
+
+def chat_locale(request: Request) -> ChatLocale:
+    """The chat page's strings in the language `choose(request)` picks."""
+    return CHAT_LOCALES[choose(request)]

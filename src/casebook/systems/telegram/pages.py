@@ -1,5 +1,6 @@
-"""Telegram's pages, mounted at `/telegram/`: the engine's chat page (`/telegram/`) and the bot
-console (`/telegram/bots`).
+"""Telegram's pages, mounted at `/telegram/`: the engine's chat page (`/telegram/`, in the
+language of `?lang=` or Accept-Language, strings from the catalogue) and the bot console
+(`/telegram/bots`).
 
 The bot console is server-rendered HTML with plain forms (no script): the signed-in user's bots
 with their state (live or revoked), webhook (URL, failures in a row, last error), number of
@@ -75,7 +76,7 @@ async def _console_bots(platform: Platform, owner_id: int) -> list[dict[str, Any
 def router(system: str, title: str) -> APIRouter:
     """The chat page of `system` plus its bot console, for the app to mount at `/<system>/`."""
     pages = APIRouter()
-    pages.include_router(web.pages_router(system, title))
+    pages.include_router(web.pages_router(system, title, localize=i18n.chat_locale))
     home = f"/{system}/"
 
     async def render(

@@ -18,6 +18,13 @@ both authenticated by the `casebook_access` session cookie. The script:
 - acknowledges every entry it displays (`ack`) and sends `read` while a thread is on screen;
 - starts direct chats (by searching users) and groups.
 
+Every word on the page comes from a strings table (`strings.py`): English unless the system
+passes `localize`, a function that picks a `ChatLocale` for each request (Telegram picks its
+catalogue's language from `?lang=` or Accept-Language). The template renders from the table and
+hands it to the script as a JSON block (`#chat-strings`, `type="application/json"`, which no
+browser executes, so the page runs no inline script). A localized page says its language in
+`Content-Language` and varies by `Accept-Language` and `Cookie`.
+
 Anonymous visitors get the login page, which brings them back here. Visiting the page creates
 the user's profile in the system (so that others can find them by name).
 
@@ -33,6 +40,7 @@ versioned by the product version so a release never runs a stale script.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any
 from urllib.parse import quote
@@ -43,6 +51,7 @@ from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Resp
 from casebook import __version__
 from casebook.engines.messaging.contacts import ensure_profile
 from casebook.engines.messaging.models import MessagingProfile
+from casebook.engines.messaging.web.strings import DEFAULT_LOCALE, ChatLocale
 from casebook.platform.context import Platform, get_platform
 from casebook.platform.errors import NotFound
 from casebook.web.templating import Templates
@@ -58,6 +67,9 @@ STATIC_FILES = {
 """The page's own files and their media types; nothing else is served from the directory."""
 STATIC_DIR = HERE / "static"
 
+Localize = Callable[[Request], ChatLocale]
+"""Picks the language of the chat page for a request."""
+
 
 class StaticFileNotFound(NotFound):
     type_ = "messaging/static-file-not-found"
@@ -69,9 +81,9 @@ def _login_redirect(request: Request) -> RedirectResponse:
     return RedirectResponse(f"/login?next={quote(here)}", status_code=303)
 
 
-def pages_router(system: str, title: str) -> APIRouter:
+def pages_router(system: str, title: str, localize: Localize | None = None) -> APIRouter:
     """The chat page of `system` (shown as `title`) and its static files, for the app to mount
-    at `/<system>/`."""
+    at `/<system>/`. `localize` picks the page's language per request (None: English)."""
     router = APIRouter()
     home = f"/{system}/"
 
@@ -100,8 +112,25 @@ def pages_router(system: str, title: str) -> APIRouter:
             "home": home,
             "me": {"id": str(viewer.user_id), "name": name},
         }
-        context = {"title": title, "config": config, "static": f"{home}static", "v": __version__}
-        return templates.render(request, "messaging_chat.html", context, viewer=viewer)
+        locale = DEFAULT_LOCALE if localize is None else localize(request)
+        context = {
+            "title": title,
+            "config": config,
+            "static": f"{home}static",
+            "v": __version__,
+            "locale": locale,
+            "s": locale.strings,
+            "home": home,
+            "strings": {"lang": locale.lang, "strings": dict(locale.strings)},
+        }
+        headers = (
+            None
+            if localize is None
+            else {"Content-Language": locale.lang, "Vary": "Accept-Language, Cookie"}
+        )
+        return templates.render(
+            request, "messaging_chat.html", context, viewer=viewer, headers=headers
+        )
 
     @router.get("/static/{name}")
     async def chat_static(name: str) -> FileResponse:

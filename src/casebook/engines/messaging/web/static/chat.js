@@ -3,8 +3,11 @@
 // It speaks the engine's public surface only: the HTTP API under config.api and the WebSocket
 // config.ws (protocol: casebook/engines/messaging/gateway.py), both authenticated by the
 // session cookie. Every text from the server is put in the page with textContent, never as HTML.
+// Every word the page shows comes from the strings table the server put in #chat-strings (in the
+// system's language for this request): t(key, values) fills its {name} fields.
 
 const config = JSON.parse(document.getElementById("chat-config").textContent);
+const { lang: LANG, strings: STRINGS } = JSON.parse(document.getElementById("chat-strings").textContent);
 const ME = config.me.id;
 const CONTENT_KINDS = new Set(["text", "media", "sticker", "location", "contact", "encrypted"]);
 const EMOJI = ["😀", "😂", "😊", "😍", "🤔", "😎", "😢", "😡", "👍", "👎", "👏", "🙏",
@@ -12,9 +15,16 @@ const EMOJI = ["😀", "😂", "😊", "😍", "🤔", "😎", "😢", "😡", "
 const PAGE_SIZE = 50;
 const TYPING_EVERY_MS = 2000;
 const MAX_RECONNECT_MS = 15000;
+const MAX_ATTACHMENTS = 10;
 const DEVICE_KEY = `casebook:${config.system}:device:${ME}`;
 
 const $ = (id) => document.getElementById(id);
+
+// The string `key` with its {name} fields filled from `values` (the server checks that every
+// language has every key and the same fields as English).
+function t(key, values = {}) {
+  return STRINGS[key].replace(/\{([a-z_]+)\}/g, (field, name) => (name in values ? String(values[name]) : field));
+}
 
 function el(tag, attrs = {}, ...children) {
   const node = document.createElement(tag);
@@ -51,7 +61,7 @@ async function api(method, path, { json, form } = {}) {
   try {
     response = await fetch(config.api + path, init);
   } catch (error) {
-    throw new ApiError(0, { detail: "The server cannot be reached." });
+    throw new ApiError(0, { detail: t("error_unreachable") });
   }
   if (response.status === 204) return null;
   const body = await response.json().catch(() => null);
@@ -61,22 +71,22 @@ async function api(method, path, { json, form } = {}) {
 
 // What went wrong, and what the user can do about it.
 function explain(error) {
-  if (!(error instanceof ApiError)) return `Something went wrong (${error.message}). Reload the page.`;
+  if (!(error instanceof ApiError)) return t("error_unexpected", { error: error.message });
   const detail = error.problem.detail || error.problem.title || "";
   switch (error.status) {
-    case 0: return "The server cannot be reached. Check your connection; the page keeps retrying.";
-    case 401: return "Your session has ended. Log in again to keep chatting.";
-    case 403: return `${detail} Ask an admin of the conversation if you need this.`;
-    case 404: return `${detail} It may have been removed or you may have left it; choose another conversation.`;
-    case 409: return `${detail} Reload the conversation and try again.`;
-    case 413: return `${detail} Choose a smaller file.`;
-    case 415: return `${detail} Attach it as a plain file instead.`;
-    case 422: return `${detail} Correct it and try again.`;
-    case 429: return `${detail} Wait ${error.retryAfter || "a few"} seconds, then try again.`;
+    case 0: return t("error_offline");
+    case 401: return t("error_session_ended");
+    case 403: return t("error_forbidden", { detail });
+    case 404: return t("error_not_found", { detail });
+    case 409: return t("error_conflict", { detail });
+    case 413: return t("error_too_large", { detail });
+    case 415: return t("error_unsupported", { detail });
+    case 422: return t("error_invalid", { detail });
+    case 429: return error.retryAfter
+      ? t("error_rate_limited", { detail, seconds: error.retryAfter })
+      : t("error_rate_limited_unknown", { detail });
     default:
-      return error.status >= 500
-        ? "The server failed to answer. Try again in a moment."
-        : `${detail} Try again.`;
+      return error.status >= 500 ? t("error_server") : t("error_other", { detail });
   }
 }
 
@@ -88,7 +98,7 @@ function showError(error) {
   const old = box.querySelector("a");
   if (old) old.remove();
   if (error instanceof ApiError && error.status === 401) {
-    box.insertBefore(el("a", { href: `/login?next=${encodeURIComponent(config.home)}`, text: " Log in" }),
+    box.insertBefore(el("a", { href: `/login?next=${encodeURIComponent(config.home)}`, text: ` ${t("log_in")}` }),
       $("chat-error-close"));
   }
 }
@@ -119,13 +129,13 @@ const state = {
 };
 
 function conversationName(conversation) {
-  if (conversation.kind !== "direct") return conversation.title || "Untitled group";
-  if (!conversation.peerId) return "Direct chat";
+  if (conversation.kind !== "direct") return conversation.title || t("untitled_group");
+  if (!conversation.peerId) return t("direct_chat");
   return nameOf(conversation.peerId);
 }
 
 function nameOf(userId) {
-  if (userId === ME) return "You";
+  if (userId === ME) return t("you");
   const known = state.names.get(userId);
   if (known) return known;
   if (!state.nameRequests.has(userId)) {
@@ -134,10 +144,10 @@ function nameOf(userId) {
         state.names.set(userId, profile.display_name);
         renderNames();
       })
-      .catch(() => state.names.set(userId, `User ${userId}`));
+      .catch(() => state.names.set(userId, t("unknown_user", { id: userId })));
     state.nameRequests.set(userId, request);
   }
-  return `User ${userId}`;
+  return t("unknown_user", { id: userId });
 }
 
 function renderNames() {
@@ -151,16 +161,20 @@ function renderNames() {
 }
 
 function preview(message) {
-  if (!message) return "No messages yet";
-  if (message.deleted || message.kind === "delete") return "Message deleted";
-  const who = message.sender_id === ME ? "You: " : "";
-  if (message.kind === "edit") return `${who}${message.body} (edited)`;
-  if (message.kind === "media") return `${who}📎 ${message.body || "Attachment"}`;
-  if (message.kind === "encrypted") return `${who}🔒 Encrypted message`;
-  if (message.kind === "sticker") return `${who}Sticker`;
-  if (message.kind === "location") return `${who}📍 Location`;
-  if (message.kind === "contact") return `${who}👤 Contact`;
-  return `${who}${message.body || ""}`;
+  if (!message) return t("preview_none");
+  if (message.deleted || message.kind === "delete") return t("preview_deleted");
+  const text = previewText(message);
+  return message.sender_id === ME ? t("preview_mine", { text }) : text;
+}
+
+function previewText(message) {
+  if (message.kind === "edit") return t("preview_edited", { text: message.body });
+  if (message.kind === "media") return `📎 ${message.body || t("attachment")}`;
+  if (message.kind === "encrypted") return `🔒 ${t("preview_encrypted")}`;
+  if (message.kind === "sticker") return t("sticker");
+  if (message.kind === "location") return `📍 ${t("location")}`;
+  if (message.kind === "contact") return `👤 ${t("contact")}`;
+  return message.body || "";
 }
 
 function addConversation(view) {
@@ -237,16 +251,16 @@ async function loadConversations() {
 function presenceText(userId) {
   const seen = state.presence.get(userId);
   if (!seen) return "";
-  if (seen.online) return "online";
-  if (!seen.last_seen) return "offline";
-  return `last seen ${formatWhen(seen.last_seen)}`;
+  if (seen.online) return t("online");
+  if (!seen.last_seen) return t("presence_offline");
+  return t("last_seen", { when: formatWhen(seen.last_seen) });
 }
 
 function formatWhen(iso) {
   const when = new Date(iso);
   const now = new Date();
-  const time = when.toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" });
-  return when.toDateString() === now.toDateString() ? time : `${when.toLocaleDateString()} ${time}`;
+  const time = when.toLocaleTimeString(LANG, { hour: "2-digit", minute: "2-digit" });
+  return when.toDateString() === now.toDateString() ? time : `${when.toLocaleDateString(LANG)} ${time}`;
 }
 
 function typingNames(conversationId) {
@@ -268,7 +282,7 @@ function renderList() {
     const online = c.peerId && state.presence.get(c.peerId)?.online;
     const typing = typingNames(c.id);
     const unread = c.unread > 0
-      ? el("span", { class: "unread", "data-testid": "unread", "aria-label": `${c.unread} unread`, text: String(c.unread) })
+      ? el("span", { class: "unread", "data-testid": "unread", "aria-label": t("unread_count", { count: c.unread }), text: String(c.unread) })
       : null;
     const button = el("button", {
       type: "button",
@@ -279,10 +293,10 @@ function renderList() {
     },
     el("span", { class: "conversation-top" },
       el("span", { class: "conversation-name", text: name }),
-      online ? el("span", { class: "presence-dot", title: "online", "aria-label": "online" }) : null,
+      online ? el("span", { class: "presence-dot", title: t("online"), "aria-label": t("online") }) : null,
       unread),
     el("span", { class: "conversation-last", "data-testid": "last-message",
-      text: typing.length ? `${typing.join(", ")} typing…` : preview(c.last) }));
+      text: typing.length ? t("typing_list", { names: typing.join(", ") }) : preview(c.last) }));
     return el("li", {}, button);
   }));
   $("conversation-empty").hidden = items.length > 0;
@@ -295,21 +309,22 @@ function renderList() {
 // Thread ------------------------------------------------------------------------------------
 
 function receiptFor(conversation, message) {
-  if (!conversation.marks) return { state: "sent", label: "Sent" };
+  const sent = { state: "sent", label: t("receipt_sent") };
+  if (!conversation.marks) return sent;
   const others = [...conversation.marks].filter(([user]) => user !== ME).map(([, m]) => m);
-  if (!others.length) return { state: "sent", label: "Sent" };
+  if (!others.length) return sent;
   const read = others.filter((m) => m.read >= message.seq).length;
   const delivered = others.filter((m) => m.delivered >= message.seq).length;
   if (conversation.kind === "direct") {
-    if (read) return { state: "read", label: "Read" };
-    if (delivered) return { state: "delivered", label: "Delivered" };
-    return { state: "sent", label: "Sent" };
+    if (read) return { state: "read", label: t("receipt_read") };
+    if (delivered) return { state: "delivered", label: t("receipt_delivered") };
+    return sent;
   }
-  const of = ` of ${others.length}`;
-  if (read === others.length) return { state: "read", label: `Read by ${read}${of}` };
-  if (read) return { state: "read-some", label: `Read by ${read}${of}` };
-  if (delivered) return { state: "delivered", label: `Delivered to ${delivered}${of}` };
-  return { state: "sent", label: "Sent" };
+  const total = others.length;
+  if (read === total) return { state: "read", label: t("receipt_read_by", { count: read, total }) };
+  if (read) return { state: "read-some", label: t("receipt_read_by", { count: read, total }) };
+  if (delivered) return { state: "delivered", label: t("receipt_delivered_to", { count: delivered, total }) };
+  return sent;
 }
 
 function renderThreadHead() {
@@ -319,11 +334,12 @@ function renderThreadHead() {
   $("thread-title").textContent = conversationName(conversation);
   const typing = typingNames(conversation.id);
   let status;
-  if (typing.length) status = `${typing.join(", ")} ${typing.length > 1 ? "are" : "is"} typing…`;
+  const names = typing.join(", ");
+  if (typing.length) status = t(typing.length > 1 ? "typing_many" : "typing_one", { names });
   else if (conversation.kind === "direct") status = presenceText(conversation.peerId);
-  else status = `${conversation.memberCount} members`;
+  else status = t("member_count", { count: conversation.memberCount });
   $("thread-status").textContent = status;
-  $("typing").textContent = typing.length ? `${typing.join(", ")} typing…` : "";
+  $("typing").textContent = typing.length ? t("typing_list", { names }) : "";
 }
 
 function attachmentsOf(message) {
@@ -343,16 +359,16 @@ function renderMessage(message, { pending = false } = {}) {
     node.append(el("p", { class: "message-sender", "data-user-id": message.sender_id, text: nameOf(message.sender_id) }));
   }
   if (message.deleted) {
-    node.append(el("p", { class: "message-body deleted", text: "This message was deleted." }));
+    node.append(el("p", { class: "message-body deleted", text: t("message_deleted") }));
   } else if (message.kind === "encrypted") {
-    node.append(el("p", { class: "message-body muted", text: "🔒 End-to-end encrypted: open it in an app that holds your keys." }));
+    node.append(el("p", { class: "message-body muted", text: t("message_encrypted") }));
   } else {
     if (message.body) node.append(el("p", { class: "message-body", "data-testid": "message-body", text: message.body }));
     const ids = attachmentsOf(message);
     if (ids.length) {
-      const list = el("ul", { class: "message-attachments", "aria-label": "Attachments" });
+      const list = el("ul", { class: "message-attachments", "aria-label": t("attachments") });
       for (const id of ids) {
-        const item = el("li", { class: "attachment", text: "Loading attachment…" });
+        const item = el("li", { class: "attachment", text: t("attachment_loading") });
         list.append(item);
         if (!pending) showAttachment(id, item);
       }
@@ -365,15 +381,15 @@ function renderMessage(message, { pending = false } = {}) {
       node.append(el("p", { class: "message-body", text: `👤 ${message.data.name} ${message.data.phone || ""}` }));
     }
     if (message.kind === "sticker" && message.data) {
-      node.append(el("p", { class: "message-body", text: `Sticker ${message.data.pack}/${message.data.sticker}` }));
+      node.append(el("p", { class: "message-body", text: `${t("sticker")} ${message.data.pack}/${message.data.sticker}` }));
     }
   }
   const meta = el("p", { class: "message-meta" },
     message.created_at ? el("time", { datetime: message.created_at, text: formatWhen(message.created_at) }) : null,
-    message.edited_at && !message.deleted ? el("span", { class: "edited", text: " · edited" }) : null);
+    message.edited_at && !message.deleted ? el("span", { class: "edited", text: ` · ${t("edited")}` }) : null);
   if (mine) {
     const receipt = pending
-      ? { state: "sending", label: "Sending…" }
+      ? { state: "sending", label: t("receipt_sending") }
       : receiptFor(conversation, message);
     meta.append(" · ", el("span", {
       class: `receipt receipt-${receipt.state}`, "data-testid": "receipt", "data-state": receipt.state, text: receipt.label,
@@ -512,9 +528,10 @@ function describeAttachment(id) {
 }
 
 function formatSize(bytes) {
-  if (bytes < 1024) return `${bytes} B`;
-  if (bytes < 1024 * 1024) return `${(bytes / 1024).toFixed(1)} KB`;
-  return `${(bytes / 1024 / 1024).toFixed(1)} MB`;
+  const number = (value) => value.toLocaleString(LANG, { maximumFractionDigits: 1 });
+  if (bytes < 1024) return t("size_bytes", { size: bytes });
+  if (bytes < 1024 * 1024) return t("size_kb", { size: number(bytes / 1024) });
+  return t("size_mb", { size: number(bytes / 1024 / 1024) });
 }
 
 async function showAttachment(id, item, attempt = 0) {
@@ -524,14 +541,14 @@ async function showAttachment(id, item, attempt = 0) {
   } catch (error) {
     attachmentInfo.delete(id);
     item.textContent = error instanceof ApiError && error.status === 404
-      ? "Attachment no longer available."
-      : "The attachment could not be loaded; reopen the conversation to retry.";
+      ? t("attachment_gone")
+      : t("attachment_failed");
     return;
   }
   if (info.kind === "image" && info.status === "processing" && attempt < 30) {
     // The engine makes the thumbnail in a background job; look again shortly.
     attachmentInfo.delete(id);
-    item.textContent = "Preparing image…";
+    item.textContent = t("image_preparing");
     setTimeout(() => showAttachment(id, item, attempt + 1), Math.min(250 * (attempt + 1), 2000));
     return;
   }
@@ -540,9 +557,9 @@ async function showAttachment(id, item, attempt = 0) {
   const stick = nearBottom(box); // the attachment grows the message: keep the newest in view
   if (info.kind === "image" && thumbnail) {
     item.replaceChildren(el("a", { href: info.variants.compressed ? info.variants.compressed.url : info.url, target: "_blank", rel: "noopener" },
-      el("img", { src: thumbnail.url, alt: info.filename || "Image", width: thumbnail.width, height: thumbnail.height, loading: "lazy", "data-testid": "thumbnail" })));
+      el("img", { src: thumbnail.url, alt: info.filename || t("image"), width: thumbnail.width, height: thumbnail.height, loading: "lazy", "data-testid": "thumbnail" })));
   } else {
-    item.replaceChildren(el("a", { href: info.url, download: info.filename || true, text: `${info.filename || "File"} (${formatSize(info.size)})` }));
+    item.replaceChildren(el("a", { href: info.url, download: info.filename || true, text: t("file_label", { name: info.filename || t("file"), size: formatSize(info.size) }) }));
   }
   if (stick) box.scrollTop = box.scrollHeight;
 }
@@ -556,8 +573,8 @@ function kindOfFile(file) {
 
 async function uploadFiles(files) {
   for (const file of files) {
-    if (state.draft.length >= 10) {
-      showError("A message carries at most 10 attachments. Send these first, then attach the rest.");
+    if (state.draft.length >= MAX_ATTACHMENTS) {
+      showError(t("too_many_attachments", { max: MAX_ATTACHMENTS }));
       return;
     }
     const kind = kindOfFile(file);
@@ -586,8 +603,8 @@ function removeDraft(entry) {
 function renderDraft() {
   $("draft-attachments").replaceChildren(...state.draft.map((entry) => el("li", { class: "draft" },
     entry.preview ? el("img", { src: entry.preview, alt: "", class: "draft-thumb" }) : null,
-    el("span", { text: entry.id ? entry.name : `${entry.name} (uploading…)` }),
-    el("button", { type: "button", class: "link-button", "aria-label": `Remove ${entry.name}`, text: "✕", onclick: () => removeDraft(entry) }))));
+    el("span", { text: entry.id ? entry.name : t("uploading", { name: entry.name }) }),
+    el("button", { type: "button", class: "link-button", "aria-label": t("remove_named", { name: entry.name }), text: "✕", onclick: () => removeDraft(entry) }))));
 }
 
 // Sending -----------------------------------------------------------------------------------
@@ -602,7 +619,7 @@ async function sendMessage() {
   const textarea = $("composer-text");
   const text = textarea.value.trim();
   if (state.draft.some((e) => !e.id)) {
-    showError("An attachment is still uploading. Send once it has finished.");
+    showError(t("still_uploading"));
     return;
   }
   const attachments = state.draft.map((e) => e.id);
@@ -660,7 +677,7 @@ function ask(frame) {
     state.refs.set(ref, { resolve, reject });
     if (!sendFrame({ ...frame, ref })) {
       state.refs.delete(ref);
-      reject(new ApiError(0, { detail: "Not connected." }));
+      reject(new ApiError(0, { detail: t("not_connected") }));
     }
   });
 }
@@ -691,7 +708,7 @@ function queryPresence() {
 }
 
 function connect() {
-  setConnection("Connecting…", "connecting");
+  setConnection(t("connecting"), "connecting");
   const scheme = location.protocol === "https:" ? "wss://" : "ws://";
   const socket = new WebSocket(scheme + location.host + config.ws);
   state.socket = socket;
@@ -712,11 +729,11 @@ async function onClose(socket, event) {
   if (state.socket !== socket) return;
   state.ready = false;
   clearInterval(state.heartbeat);
-  for (const { reject } of state.refs.values()) reject(new ApiError(0, { detail: "The connection dropped." }));
+  for (const { reject } of state.refs.values()) reject(new ApiError(0, { detail: t("connection_dropped") }));
   state.refs.clear();
   if (event.code === 4401) {
-    setConnection("Signed out", "offline");
-    showError(new ApiError(401, { detail: "Your session has ended." }));
+    setConnection(t("signed_out"), "offline");
+    showError(new ApiError(401, { detail: t("session_ended") }));
     return;
   }
   if (event.code === 4403 && !state.deviceRetried) {
@@ -733,11 +750,11 @@ async function onClose(socket, event) {
     return;
   }
   if (event.code === 4403) {
-    setConnection("Refused", "offline");
-    showError(`The server refused this browser (${event.reason}). Reload the page; if it persists, log out and in again.`);
+    setConnection(t("refused"), "offline");
+    showError(t("error_refused", { reason: event.reason }));
     return;
   }
-  setConnection("Reconnecting…", "offline");
+  setConnection(t("reconnecting"), "offline");
   const delay = state.reconnectDelay;
   state.reconnectDelay = Math.min(state.reconnectDelay * 2, MAX_RECONNECT_MS);
   setTimeout(connect, delay);
@@ -756,7 +773,7 @@ function onFrame(frame) {
       state.ready = true;
       state.reconnectDelay = 500;
       state.deviceRetried = false;
-      setConnection("Connected", "online");
+      setConnection(t("connected"), "online");
       clearInterval(state.heartbeat);
       state.heartbeat = setInterval(() => sendFrame({ type: "ping" }), frame.heartbeat_interval * 1000);
       queryPresence();
@@ -871,8 +888,8 @@ function onLeft(conversationId) {
     state.thread = null;
     $("message-list").replaceChildren();
     $("composer").hidden = true;
-    $("thread-title").textContent = "Choose a conversation";
-    $("thread-status").textContent = "You are no longer in that conversation.";
+    $("thread-title").textContent = t("choose_conversation");
+    $("thread-status").textContent = t("left_conversation");
   }
   renderList();
 }
@@ -899,7 +916,7 @@ async function ensureDevice() {
     state.deviceId = stored;
     return;
   }
-  const device = await api("POST", "/devices", { json: { name: `Web browser (${navigator.platform || "unknown"})`.slice(0, 64) } });
+  const device = await api("POST", "/devices", { json: { name: t("device_name", { platform: navigator.platform || "?" }).slice(0, 64) } });
   localStorage.setItem(DEVICE_KEY, device.id);
   state.deviceId = device.id;
 }
@@ -929,8 +946,8 @@ function userPicker(input, results, message, pick) {
             el("span", { text: profile.display_name }),
             profile.handle ? el("span", { class: "muted", text: ` @${profile.handle}` }) : null))));
         message.textContent = found.length
-          ? `${found.length} found.`
-          : `No one matches “${query}”. People appear here once they have opened this chat page.`;
+          ? t("found_count", { count: found.length })
+          : t("no_one_matches", { query });
       } catch (error) {
         message.textContent = explain(error);
       }
@@ -958,7 +975,7 @@ const groupPicked = new Map(); // user id -> profile
 function renderPicked() {
   $("new-group-picked").replaceChildren(...[...groupPicked.values()].map((profile) => el("li", {},
     el("span", { text: profile.display_name }),
-    el("button", { type: "button", class: "link-button", "aria-label": `Remove ${profile.display_name}`, text: " ✕",
+    el("button", { type: "button", class: "link-button", "aria-label": t("remove_named", { name: profile.display_name }), text: " ✕",
       onclick: () => { groupPicked.delete(profile.user_id); renderPicked(); } }))));
 }
 
@@ -966,7 +983,7 @@ async function createGroup(event) {
   event.preventDefault();
   const title = $("new-group-title").value.trim();
   if (!title) {
-    $("new-group-message").textContent = "Give the group a name first.";
+    $("new-group-message").textContent = t("group_name_first");
     $("new-group-title").focus();
     return;
   }
@@ -1015,7 +1032,7 @@ function wire() {
   const panel = $("emoji-panel");
   const toggle = $("emoji-toggle");
   panel.replaceChildren(...EMOJI.map((emoji) => el("button", {
-    type: "button", class: "emoji", text: emoji, "aria-label": `Insert ${emoji}`,
+    type: "button", class: "emoji", text: emoji, "aria-label": t("insert_named", { emoji }),
     onclick: () => {
       const textarea = $("composer-text");
       const at = textarea.selectionStart ?? textarea.value.length;
@@ -1064,7 +1081,7 @@ async function start() {
     await loadConversations();
   } catch (error) {
     showError(error);
-    setConnection("Offline", "offline");
+    setConnection(t("offline"), "offline");
     return;
   }
   connect();
