@@ -11,7 +11,11 @@ so a few users have a large share of all followers; those with more than
   fanned out per second and timeline inserts per second;
 - reads: `--reads` first pages (20 posts) of home feeds of random users through
   `timeline.home_page` + hydration (the HTTP endpoint's work without HTTP), with
-  `--concurrency` workers: reads per second and p50/p99 latency.
+  `--concurrency` workers: reads per second and p50/p99 latency;
+- the same reads twice more through the read cache (`readcache.home_views`, what `GET /feed`
+  serves): first with a cold cache (most readers read once, so their graph facts are read
+  then), then warm. All read workloads run in the same process one after the other, so the
+  before/after figures are measured under the same load.
 
 The seed's target (Facebook Newsfeed, seed 000) is 8,100 feed reads/s with p99 < 50 ms on one
 node; the issue's full scale (100,000 users, 1,000,000 posts) is `--users 100000 --posts
@@ -38,7 +42,7 @@ from tests.servers import Servers
 
 from bench import record
 from bench.url_shortener import progress
-from casebook.engines.feed import fanout, posts, runtime, timeline
+from casebook.engines.feed import fanout, posts, readcache, runtime, timeline
 from casebook.engines.feed.models import FeedFollow, FeedPost, FeedProfile
 from casebook.platform.auth.models import User
 from casebook.platform.context import Platform
@@ -228,7 +232,10 @@ async def run_workers(
         while queue:
             item = queue.pop()
             began = time.perf_counter()
-            total += await work(item)
+            # Not `total += await work(item)`: that reads `total` before awaiting, so
+            # concurrent workers would overwrite each other's additions.
+            done = await work(item)
+            total += done
             latencies.append((time.perf_counter() - began) * 1000)
 
     began = time.perf_counter()
@@ -303,7 +310,40 @@ async def measure_backend(backend: str, settings: Settings, options: Options) ->
             f"  {reads.rate:,.0f} reads/s, p50 {reads.percentile(0.5):.1f} ms,"
             f" p99 {reads.percentile(0.99):.1f} ms"
         )
-        return [fan, reads]
+        cache = readcache.read_cache(platform.db.engine, platform.redis, platform.state)
+
+        async def cached_read(viewer: int) -> int:
+            async with platform.db.session() as session:
+                views, _ = await readcache.home_views(
+                    cache,
+                    session,
+                    feed.store,
+                    SYSTEM,
+                    viewer,
+                    before=None,
+                    limit=PAGE,
+                    celebrity_threshold=threshold,
+                )
+                return len(views)
+
+        results = [fan, reads]
+        for label, workload in (
+            ("cold", "home-feed reads, read cache cold"),
+            ("warm", "home-feed reads, read cache warm"),
+        ):
+            progress(f"{backend}: the same reads through the read cache ({label})")
+            seconds, latencies, served = await run_workers(
+                readers, options.concurrency, cached_read
+            )
+            cached = Result(
+                backend, workload, len(readers), seconds, latencies, {"posts_served": served}
+            )
+            progress(
+                f"  {cached.rate:,.0f} reads/s, p50 {cached.percentile(0.5):.1f} ms,"
+                f" p99 {cached.percentile(0.99):.1f} ms"
+            )
+            results.append(cached)
+        return results
     finally:
         await platform.close()
 

@@ -9,17 +9,29 @@ model must say why, so a slip in the article is pointed out rather than copied.
 The model also names the traffic of a load test: a `LoadMix` of weighted `LoadAction`s, each an
 async callable issuing real HTTP requests against a running server, whose read:write weights must
 match the model's ratio. `casebook capacity` prints the figures; `casebook load` drives the mix.
+
+A mix's setup builds its population of simulated users from the pieces below, the same way in
+every system: `register_and_log_in` signs a platform account up and in, each from its own
+`benchmark_address`; `clients_needed` sizes a population so per-client limits admit the run's
+rate with `HEADROOM`; `run_concurrently` issues the setup's requests a bounded number at a time;
+`follow_pairs` wires a social graph among the users; `setup_step` turns a refused request into
+a `SetupFailed` that names the step.
 """
 
 from __future__ import annotations
 
+import asyncio
+import ipaddress
 import math
-from collections.abc import Awaitable, Callable, Mapping
+import secrets
+from collections.abc import Awaitable, Callable, Coroutine, Iterable, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any, Generic, Literal, TypeVar
 
 if TYPE_CHECKING:
+    import random
+
     import httpx
 
 SECONDS_PER_DAY = 86_400
@@ -30,6 +42,16 @@ AGREEMENT = 0.001
 """A seed's stated figure within 0.1 % of ours agrees with it; beyond that it needs a reason."""
 
 State = TypeVar("State")
+T = TypeVar("T")
+
+BENCHMARK_NETWORK = ipaddress.ip_network("198.18.0.0/15")
+"""RFC 2544's range set aside for benchmarks. Each simulated client sends from its own address in
+it through `X-Forwarded-For`, which a server run behind `--proxy-headers` trusts from loopback as
+it would from its load balancer, so per-address limits see a population, not one host."""
+
+HEADROOM = 2
+"""Simulated clients stay at 1/HEADROOM of every limit they are held to, so the bursts of a load
+schedule do not trip them."""
 
 
 class Unit(StrEnum):
@@ -148,6 +170,114 @@ def setup_step(response: httpx.Response, status: int | frozenset[int], step: str
         raise SetupFailed(f"{step}: HTTP {response.status_code} {response.text[:300]}")
     body: dict[str, Any] = response.json()
     return body
+
+
+def benchmark_address(number: int) -> str:
+    """The address simulated client `number` (0, 1, …) sends from: the (number + 1)th host of
+    `BENCHMARK_NETWORK`, so clients never share one. O(1).
+
+    Raises SetupFailed when the range has no host left for `number` (131,070 clients at most).
+    """
+    if not 0 <= number < BENCHMARK_NETWORK.num_addresses - 2:
+        raise SetupFailed(
+            f"simulated client #{number:,} is beyond the {BENCHMARK_NETWORK.num_addresses - 2:,} "
+            f"addresses of the benchmark range {BENCHMARK_NETWORK}"
+        )
+    return str(BENCHMARK_NETWORK[number + 1])
+
+
+def clients_needed(demand: float, allowance: float, headroom: float = HEADROOM) -> int:
+    """How many simulated clients keep each at 1/`headroom` of its `allowance` while together
+    they carry `demand`: ceil(demand x headroom / allowance). O(1).
+
+    `demand` and `allowance` are in the same unit: a rate (writes per second against a client's
+    sustained limit per second) or a count (the setup's items against a client's burst).
+    """
+    return math.ceil(demand * headroom / allowance)
+
+
+async def run_concurrently(steps: Iterable[Coroutine[Any, Any, T]], limit: int) -> list[T]:
+    """Await `steps` with at most `limit` in flight; their results in the order given.
+
+    The first step to raise propagates (as `asyncio.gather` does, the others run on); a step
+    cancelled before its turn is closed unstarted rather than left never awaited.
+    """
+    gate = asyncio.Semaphore(limit)
+
+    async def one(step: Coroutine[Any, Any, T]) -> T:
+        try:
+            async with gate:
+                return await step
+        finally:
+            step.close()
+
+    return list(await asyncio.gather(*(one(step) for step in steps)))
+
+
+@dataclass(frozen=True)
+class SimulatedUser:
+    """A platform account a load-test setup signed up and logged in.
+
+    `headers` act as the user: its bearer token, and `X-Forwarded-For` when it sends from a
+    benchmark address of its own.
+    """
+
+    user_id: str
+    access_token: str
+    headers: dict[str, str]
+
+
+async def register_and_log_in(
+    client: httpx.AsyncClient,
+    *,
+    email: str,
+    display_name: str,
+    who: str,
+    address: str | None = None,
+) -> SimulatedUser:
+    """Register a platform account (`POST /api/auth/register`, a fresh random password) and log
+    it in (`POST /api/auth/login`), both sent from `address` when given.
+
+    `who` names the account in the steps a refusal reports ("register {who}", "log {who} in").
+    Raises SetupFailed when the server refuses either; transport errors propagate.
+    """
+    origin = {} if address is None else {"X-Forwarded-For": address}
+    password = secrets.token_urlsafe(18)
+    account = setup_step(
+        await client.post(
+            "/api/auth/register",
+            json={"email": email, "password": password, "display_name": display_name},
+            headers=origin,
+        ),
+        201,
+        f"register {who}",
+    )
+    tokens = setup_step(
+        await client.post(
+            "/api/auth/login", json={"email": email, "password": password}, headers=origin
+        ),
+        200,
+        f"log {who} in",
+    )
+    token = str(tokens["access_token"])
+    return SimulatedUser(str(account["id"]), token, {**origin, "Authorization": f"Bearer {token}"})
+
+
+def follow_pairs(count: int, follows: int, rng: random.Random) -> list[tuple[int, int]]:
+    """Who follows whom among `count` simulated users, as sorted (follower, followee) indices.
+
+    Each user follows the next in a ring, so everyone has a follower and a followee, plus up to
+    `follows - 1` others drawn from `rng` (a draw of oneself or a repeat is dropped).
+    O(count x follows).
+    """
+    pairs: set[tuple[int, int]] = set()
+    for i in range(count):
+        pairs.add((i, (i + 1) % count))
+        for _ in range(min(follows, count - 1) - 1):
+            j = rng.randrange(count)
+            if j != i:
+                pairs.add((i, j))
+    return sorted(pairs)
 
 
 @dataclass(frozen=True)

@@ -150,6 +150,8 @@ class Database:
                         await session.connection(execution_options={SQLITE_BEGIN: "IMMEDIATE"})
                     yield session
                     await session.commit()
+                    for hook in session.info.pop("after_commit", ()):
+                        await hook()  # e.g. the feed's cache version, moved once committed
                 except BaseException:
                     await session.rollback()
                     raise

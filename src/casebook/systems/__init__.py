@@ -23,6 +23,8 @@ BUILT: tuple[str, ...] = (
     "facebook_newsfeed",
     "hacker_news",
     "substack",
+    "facebook_timeline",
+    "instagram",
 )
 """Packages under `casebook.systems` that export `SYSTEM`; the rest of the catalogue is unbuilt."""
 

@@ -5,6 +5,7 @@ bad input refused without changing anything, and follow notifications."""
 from __future__ import annotations
 
 import asyncio
+import secrets
 
 import httpx
 import pytest
@@ -268,3 +269,41 @@ async def test_a_page_is_not_found_as_a_group_nor_a_group_as_a_page(
     assert (
         await client.post(f"{API}/groups/{page['id']}/join", headers=alice.headers)
     ).status_code == 404
+
+
+async def test_new_users_following_each_other_at_once_all_succeed(platform: Platform) -> None:
+    """Each follow creates both users' profiles on first use; created in the order each request
+    named them, A→B racing B→A deadlocked on PostgreSQL (a 500). Six fresh pairs race here."""
+    from casebook.platform.auth.service import register_user
+
+    async with platform.db.session(write=True) as session:
+        users = [
+            (
+                await register_user(
+                    session,
+                    f"pair-{index}-{secrets.token_hex(4)}@example.com",
+                    "correct horse battery",
+                    f"pair{index}",
+                    settings=platform.settings,
+                )
+            ).id
+            for index in range(12)
+        ]
+    pairs = list(zip(users[::2], users[1::2], strict=True))
+
+    async def follow(follower: int, followee: int) -> None:
+        async with platform.db.session(write=True) as session:
+            await graph.follow(session, SYSTEM, follower, followee)
+
+    await asyncio.gather(*(follow(a, b) for a, b in pairs), *(follow(b, a) for a, b in pairs))
+    async with platform.db.session() as session:
+        edges = set(
+            (
+                await session.execute(
+                    select(FeedFollow.follower_id, FeedFollow.followee_id).where(
+                        FeedFollow.system == SYSTEM, FeedFollow.follower_id.in_(users)
+                    )
+                )
+            ).tuples()
+        )
+    assert edges == {(a, b) for a, b in pairs} | {(b, a) for a, b in pairs}

@@ -79,10 +79,11 @@ class MessagingClient:
         token: str | None = None,
         device_id: int | None = None,
         crypto: DeviceCrypto | None = None,
+        prefix: str | None = None,
     ) -> None:
         self.http = http
         self.system = system
-        self.prefix = f"/api/{system}"
+        self.prefix = prefix or f"/api/{system}"  # a system may mount the engine deeper
         self.token = token
         self.user_id: int | None = None
         self.device_id = device_id

@@ -177,7 +177,7 @@ def router(system: str) -> APIRouter:
             session, system, viewer, user_id, before=_page_cursor(page.cursor), limit=page.limit
         )
         return {
-            "items": await posts.hydrate(session, system, items),
+            "items": await posts.hydrate_for(session, system, viewer, items),
             "next_cursor": encode_cursor([last]) if last is not None else None,
         }
 
@@ -391,17 +391,18 @@ def router(system: str) -> APIRouter:
         page: PageParams,
     ) -> dict[str, Any]:
         await entity_of_kind(session, entity_id, kind)
+        viewer = reader_id(principal)
         items, last = await posts.source_posts(
             session,
             system,
-            reader_id(principal),
+            viewer,
             entity_id,
             before=_page_cursor(page.cursor),
             limit=page.limit,
             by_author=False,
         )
         return {
-            "items": await posts.hydrate(session, system, items),
+            "items": await posts.hydrate_for(session, system, viewer, items),
             "next_cursor": encode_cursor([last]) if last is not None else None,
         }
 
@@ -473,8 +474,9 @@ def router(system: str) -> APIRouter:
     @api.get("/posts/{post_id}", responses=_problems(404))
     async def get_post(post_id: EntityId, principal: Anyone, session: Session) -> dict[str, Any]:
         """A post the caller may see; 404 otherwise."""
-        post = await posts.readable_post(session, system, reader_id(principal), post_id)
-        (view,) = await posts.hydrate(session, system, [post])
+        viewer = reader_id(principal)
+        post = await posts.readable_post(session, system, viewer, post_id)
+        (view,) = await posts.hydrate_for(session, system, viewer, [post])
         return view
 
     @api.patch("/posts/{post_id}", responses=_problems(401, 403, 404, 422))

@@ -12,20 +12,29 @@ A viewer (a user id, or None for an anonymous reader) sees a post when it is not
   - `group`: members of the group the post was made in;
   - `only_me`: nobody else.
 
-`visible_posts` decides for a batch with at most six indexed queries whatever the batch size
-(blocks, friendships, follows, private authors, group and list memberships, each only when the
-batch needs it): O(n) work for n posts, so a timeline page costs the same as one post.
+A post that moderation hid from everyone (`FeedModeration`, past the report threshold) is seen
+by its author only; a post the viewer hid or reported is left out of the viewer's lists (home
+feed, walls, live pushes) but still opens by id.
+
+`visible_posts` decides for a batch in one round trip whatever the batch size (a UNION ALL of
+indexed probes: blocks, friendships, follows, private authors, group and list memberships,
+moderation and hides, each only when the batch needs it): O(n) work for n posts, so a timeline
+page costs the same as one post.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Protocol
 
-from sqlalchemy import and_, or_, select
+from sqlalchemy import Select, String, and_, literal, or_, select, union_all
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from casebook.engines.feed import targets
+from casebook.engines.feed.engagement_models import FeedHide, FeedModeration
 from casebook.engines.feed.models import (
     FeedBlock,
     FeedFollow,
@@ -40,21 +49,45 @@ MAX_HANDLES = 100
 """Most handles resolved in one call (a post mentions at most this many people)."""
 
 
+class PostLike(Protocol):
+    """What `Relations.may_see` reads of a post (a `FeedPost` or a cached row)."""
+
+    @property
+    def id(self) -> int: ...
+    @property
+    def author_id(self) -> int: ...
+    @property
+    def audience(self) -> str: ...
+    @property
+    def page_id(self) -> int | None: ...
+    @property
+    def group_id(self) -> int | None: ...
+    @property
+    def list_id(self) -> int | None: ...
+    @property
+    def deleted_at(self) -> datetime | None: ...
+
+
 @dataclass
 class Relations:
     """What a viewer is to a set of authors, pages, groups and lists (read in bulk)."""
 
     viewer_id: int | None
-    blocked: set[int] = field(default_factory=set)
+    blocked: AbstractSet[int] = field(default_factory=set)
     """Authors who blocked the viewer or whom the viewer blocked."""
-    friends: set[int] = field(default_factory=set)
-    following: set[int] = field(default_factory=set)
-    """Users and pages the viewer follows (approved)."""
-    private: set[int] = field(default_factory=set)
-    groups: set[int] = field(default_factory=set)
-    lists: set[int] = field(default_factory=set)
+    friends: AbstractSet[int] = field(default_factory=set)
+    following: AbstractSet[int] = field(default_factory=set)
+    """Users, pages and groups the viewer follows (approved)."""
+    private: AbstractSet[int] = field(default_factory=set)
+    groups: AbstractSet[int] = field(default_factory=set)
+    lists: AbstractSet[int] = field(default_factory=set)
+    moderated: AbstractSet[int] = field(default_factory=set)
+    """Posts moderation hid from everyone but their author (past the report threshold)."""
+    hidden_by_viewer: AbstractSet[int] = field(default_factory=set)
+    """Posts the viewer hid or reported: left out of their lists (feed, walls), still readable
+    one by one (so the viewer can open and unhide them)."""
 
-    def may_see(self, post: FeedPost, *, ignore_deleted: bool = False) -> bool:
+    def may_see(self, post: FeedPost | PostLike, *, ignore_deleted: bool = False) -> bool:
         """The audience rule above for one post, given the relations were read for it. O(1).
 
         `ignore_deleted` answers whether the viewer could see the post before its deletion
@@ -64,7 +97,7 @@ class Relations:
         viewer = self.viewer_id
         if viewer is not None and viewer == post.author_id:
             return True
-        if post.author_id in self.blocked:
+        if post.author_id in self.blocked or post.id in self.moderated:
             return False
         audience = post.audience
         if audience == "public":
@@ -86,81 +119,129 @@ class Relations:
         return False  # only_me, or an audience this code does not know: fail closed
 
 
-async def relations_for(
-    session: AsyncSession, system: str, viewer_id: int | None, posts: Sequence[FeedPost]
-) -> Relations:
-    """Read what `viewer_id` is to the authors, pages, groups and lists of `posts`.
+_PRIVATE, _BLOCKED, _FRIEND, _FOLLOWING, _GROUP, _LIST, _MODERATED, _HIDDEN = (
+    "p",
+    "b",
+    "f",
+    "o",
+    "g",
+    "l",
+    "m",
+    "h",
+)
 
-    At most six queries, each an index probe per distinct key (see the module docstring).
+
+_TAGS = (_PRIVATE, _BLOCKED, _FRIEND, _FOLLOWING, _GROUP, _LIST, _MODERATED, _HIDDEN)
+
+
+def _tagged(tag: str, column: Any) -> Select[Any]:
+    """`SELECT '<tag>', <column>`: one arm of the relations UNION ALL."""
+    return select(literal(tag, String(1)).label("tag"), column.label("id"))
+
+
+async def relations_for(
+    session: AsyncSession,
+    system: str,
+    viewer_id: int | None,
+    posts: Sequence[FeedPost],
+    *,
+    also_following: Iterable[int] = (),
+) -> Relations:
+    """Read what `viewer_id` is to the authors, pages, groups and lists of `posts`, which of
+    them moderation hid, and which the viewer hid; also whether the viewer follows each source
+    of `also_following` (the home feed's "still followed" check).
+
+    One round trip whatever the batch: a UNION ALL of up to nine indexed probes, each an `IN`
+    over the batch's distinct keys (blocks both ways, private authors, friendships, follows,
+    group and list memberships, moderation and the viewer's hides). O(n) for n posts.
     """
     relations = Relations(viewer_id)
     others = [p for p in posts if p.author_id != viewer_id]
-    if not others:
+    followees = set(also_following)
+    if not others and not followees:
         return relations
     authors = {p.author_id for p in others}
-    relations.private = set(
-        await session.scalars(
-            select(FeedProfile.user_id).where(
+    post_ids = [p.id for p in posts]
+    arms: list[Select[Any]] = []
+    if others:
+        arms += [
+            _tagged(_PRIVATE, FeedProfile.user_id).where(
                 FeedProfile.system == system,
                 FeedProfile.user_id.in_(authors),
                 FeedProfile.private.is_(True),
-            )
-        )
-    )
-    if viewer_id is None:
-        return relations
-    block_rows = await session.execute(
-        select(FeedBlock.blocker_id, FeedBlock.blocked_id).where(
-            FeedBlock.system == system,
-            or_(
-                and_(FeedBlock.blocker_id == viewer_id, FeedBlock.blocked_id.in_(authors)),
-                and_(FeedBlock.blocked_id == viewer_id, FeedBlock.blocker_id.in_(authors)),
             ),
-        )
-    )
-    for blocker, blocked in block_rows:
-        relations.blocked.add(blocked if blocker == viewer_id else blocker)
-    relations.friends = set(
-        await session.scalars(
-            select(FeedFriendship.friend_id).where(
-                FeedFriendship.system == system,
-                FeedFriendship.user_id == viewer_id,
-                FeedFriendship.friend_id.in_(authors),
-                FeedFriendship.status == "accepted",
+            _tagged(_MODERATED, FeedModeration.target_id).where(
+                FeedModeration.system == system,
+                FeedModeration.target_kind == "post",
+                FeedModeration.target_id.in_([p.id for p in others]),
+                FeedModeration.hidden.is_(True),
+            ),
+        ]
+    if viewer_id is not None:
+        followees |= authors | {p.page_id for p in others if p.page_id is not None}
+        groups = {p.group_id for p in others if p.group_id is not None}
+        lists = {p.list_id for p in others if p.list_id is not None and p.audience == "list"}
+        if post_ids:
+            arms.append(
+                _tagged(_HIDDEN, FeedHide.target_id).where(
+                    FeedHide.system == system,
+                    FeedHide.user_id == viewer_id,
+                    FeedHide.target_kind == "post",
+                    FeedHide.target_id.in_(post_ids),
+                )
             )
-        )
-    )
-    followees = authors | {p.page_id for p in others if p.page_id is not None}
-    relations.following = set(
-        await session.scalars(
-            select(FeedFollow.followee_id).where(
-                FeedFollow.system == system,
-                FeedFollow.follower_id == viewer_id,
-                FeedFollow.followee_id.in_(followees),
-                FeedFollow.status == "active",
+        if authors:
+            arms += [
+                _tagged(_BLOCKED, FeedBlock.blocked_id).where(
+                    FeedBlock.system == system,
+                    FeedBlock.blocker_id == viewer_id,
+                    FeedBlock.blocked_id.in_(authors),
+                ),
+                _tagged(_BLOCKED, FeedBlock.blocker_id).where(
+                    FeedBlock.system == system,
+                    FeedBlock.blocked_id == viewer_id,
+                    FeedBlock.blocker_id.in_(authors),
+                ),
+                _tagged(_FRIEND, FeedFriendship.friend_id).where(
+                    FeedFriendship.system == system,
+                    FeedFriendship.user_id == viewer_id,
+                    FeedFriendship.friend_id.in_(authors),
+                    FeedFriendship.status == "accepted",
+                ),
+            ]
+        if followees:
+            arms.append(
+                _tagged(_FOLLOWING, FeedFollow.followee_id).where(
+                    FeedFollow.system == system,
+                    FeedFollow.follower_id == viewer_id,
+                    FeedFollow.followee_id.in_(followees),
+                    FeedFollow.status == "active",
+                )
             )
-        )
-    )
-    groups = {p.group_id for p in others if p.group_id is not None}
-    if groups:
-        relations.groups = set(
-            await session.scalars(
-                select(FeedGroupMember.group_id).where(
+        if groups:
+            arms.append(
+                _tagged(_GROUP, FeedGroupMember.group_id).where(
                     FeedGroupMember.system == system,
                     FeedGroupMember.user_id == viewer_id,
                     FeedGroupMember.group_id.in_(groups),
                 )
             )
-        )
-    lists = {p.list_id for p in others if p.list_id is not None and p.audience == "list"}
-    if lists:
-        relations.lists = set(
-            await session.scalars(
-                select(FeedListMember.list_id).where(
+        if lists:
+            arms.append(
+                _tagged(_LIST, FeedListMember.list_id).where(
                     FeedListMember.user_id == viewer_id, FeedListMember.list_id.in_(lists)
                 )
             )
-        )
+    if not arms:
+        return relations
+    sets: dict[str, set[int]] = {tag: set() for tag in _TAGS}
+    query = arms[0] if len(arms) == 1 else union_all(*arms)
+    for tag, found in await session.execute(query):
+        sets[tag].add(found)
+    relations.private, relations.blocked = sets[_PRIVATE], sets[_BLOCKED]
+    relations.friends, relations.following = sets[_FRIEND], sets[_FOLLOWING]
+    relations.groups, relations.lists = sets[_GROUP], sets[_LIST]
+    relations.moderated, relations.hidden_by_viewer = sets[_MODERATED], sets[_HIDDEN]
     return relations
 
 
@@ -177,13 +258,25 @@ async def visible_posts(
     return [p for p in own_system if relations.may_see(p)]
 
 
+async def listed_posts(
+    session: AsyncSession, system: str, viewer_id: int | None, posts: Sequence[FeedPost]
+) -> list[FeedPost]:
+    """`visible_posts` for a list (a wall, a page of shares): also leaves out the posts the
+    viewer hid or reported. One round trip plus O(n)."""
+    own_system = [p for p in posts if p.system == system]
+    relations = await relations_for(session, system, viewer_id, own_system)
+    return [
+        p for p in own_system if relations.may_see(p) and p.id not in relations.hidden_by_viewer
+    ]
+
+
 async def visible_post(
     session: AsyncSession, system: str, viewer_id: int | None, post_id: int
 ) -> FeedPost | None:
     """The post if it exists in `system`, is not deleted and `viewer_id` may see it; else None.
 
     Callers answer None with 404, so a post the viewer may not see is indistinguishable from
-    one that does not exist. One primary-key read plus `relations_for` (at most six probes).
+    one that does not exist. One primary-key read plus `relations_for` (one round trip).
     """
     post = await session.get(FeedPost, post_id)
     if post is None or post.system != system or post.deleted_at is not None:

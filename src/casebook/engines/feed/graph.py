@@ -98,6 +98,15 @@ def _handle_base(display_name: str) -> str:
     return base if len(base) >= 2 else "user"
 
 
+async def ensure_profiles(session: AsyncSession, system: str, *user_ids: int) -> None:
+    """`ensure_profile` for each user, in ascending id order: two transactions that create the
+    same two new profiles (A follows B while B follows A) then take the profile rows' locks in
+    the same order, where creating them in the order each request names them deadlocks on
+    PostgreSQL. Raises `UserNotFound`."""
+    for user_id in sorted(set(user_ids)):
+        await ensure_profile(session, system, user_id)
+
+
 async def ensure_profile(session: AsyncSession, system: str, user_id: int) -> FeedProfile:
     """The user's profile in `system`, created on first use with a handle derived from their
     display name (lower-cased, `[a-z0-9_]`), suffixed with digits of their id when taken.
@@ -292,7 +301,11 @@ async def follow(
     """
     if follower_id == followee_id:
         raise SelfRelation("You cannot follow yourself.")
-    await ensure_profile(session, system, follower_id)
+    entity = await session.get(FeedEntity, followee_id)
+    if entity is not None and entity.system == system:
+        await ensure_profile(session, system, follower_id)
+    else:
+        await ensure_profiles(session, system, follower_id, followee_id)
     kind, private = await _followee_kind(session, system, followee_id)
     if kind == "group":
         raise InvalidInput("Join a group instead of following it.")
@@ -489,8 +502,7 @@ async def request_friendship(
     """
     if user_id == other_id:
         raise SelfRelation("You cannot befriend yourself.")
-    await ensure_profile(session, system, user_id)
-    await ensure_profile(session, system, other_id)
+    await ensure_profiles(session, system, user_id, other_id)
     if await is_blocked_between(session, system, user_id, other_id):
         raise UserNotFound(f"No user {other_id}.")
     mine = await _friend_row(session, system, user_id, other_id)
@@ -625,8 +637,7 @@ async def block(session: AsyncSession, system: str, blocker_id: int, blocked_id:
     """
     if blocker_id == blocked_id:
         raise SelfRelation("You cannot block yourself.")
-    await ensure_profile(session, system, blocker_id)
-    await ensure_profile(session, system, blocked_id)
+    await ensure_profiles(session, system, blocker_id, blocked_id)
     await insert_ignore(
         session,
         FeedBlock,

@@ -15,7 +15,10 @@ server answers `{"type": "ready", "user_id"}` and from then on pushes
   delivered it, or a celebrity source they follow published it), sent only after checking, at
   send time, that it belongs in the reader's feed (`timeline.still_in_feed`: visible to them and
   from a source they still follow);
-- `{"type": "post_deleted", "post_id"}` — a post the reader could see was deleted.
+- `{"type": "post_deleted", "post_id"}` — a post the reader could see was deleted;
+- `{"type": "notification", "notification": <notification view>, "unread_count"}` — a new
+  notification of the reader (sent after its transaction committed, and only if the
+  notifications list would show it now: actor not blocked, target still visible).
 
 Client frames: `{"type": "ping"}` → `{"type": "pong"}`. Anything else is answered
 `{"type": "error", "problem": <problem+json>}` (422 `feed/invalid-frame`) and changes nothing.
@@ -45,11 +48,13 @@ from urllib.parse import urlsplit
 import orjson
 import structlog
 from fastapi import APIRouter, WebSocket
+from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.websockets import WebSocketDisconnect, WebSocketState
 
+from casebook.engines.feed import notifications
 from casebook.engines.feed.audience import could_see
 from casebook.engines.feed.models import FeedPost
-from casebook.engines.feed.posts import hydrate
+from casebook.engines.feed.posts import hydrate_for
 from casebook.engines.feed.timeline import celebrity_sources, still_in_feed
 from casebook.platform.auth import tokens
 from casebook.platform.auth.cookies import ACCESS_COOKIE
@@ -191,11 +196,13 @@ class _Reader:
 
     async def _checked(self, event: dict[str, Any]) -> dict[str, Any] | None:
         """The frame for `event` if this reader may be told about it, else None."""
-        raw_id = event.get("post_id")
+        raw_id = event.get("notification_id" if event.get("type") == "notification" else "post_id")
         if not isinstance(raw_id, str) or not raw_id.isdigit():
             return None
         post_id = int(raw_id)
         async with self.platform.db.session() as session:
+            if event.get("type") == "notification":
+                return await self._notification(session, int(raw_id))
             if event.get("type") == "post_deleted":
                 post = await session.get(FeedPost, post_id)
                 if post is None or not await could_see(session, self.system, self.user_id, post):
@@ -205,8 +212,26 @@ class _Reader:
             in_feed = await still_in_feed(session, self.system, self.user_id, [post_id])
             if not in_feed:
                 return None
-            (view,) = await hydrate(session, self.system, in_feed)
+            (view,) = await hydrate_for(session, self.system, self.user_id, in_feed)
             return {"type": "post", "post": view}
+
+    async def _notification(
+        self, session: AsyncSession, notification_id: int
+    ) -> dict[str, Any] | None:
+        """The frame for a new notification of this reader, if the list would show it now."""
+        from casebook.engines.feed.engagement_api import _authors, _notification_view
+
+        found = await notifications.still_listed(
+            session, self.system, self.user_id, notification_id
+        )
+        if found is None:
+            return None
+        actors = await _authors(session, self.system, {found.actor_id})
+        return {
+            "type": "notification",
+            "notification": _notification_view(found, actors),
+            "unread_count": await notifications.unread_count(session, self.system, self.user_id),
+        }
 
     async def _listen(self) -> None:
         while True:

@@ -30,10 +30,11 @@ def realtime_router(system: str) -> APIRouter:
 async def startup(platform: Platform, system: str, config: FeedConfig | None = None) -> None:
     """Start the system's feed runtime (timeline store, live hub) and register its fan-out job
     (before the job queue starts)."""
-    from casebook.engines.feed import fanout, live, runtime
+    from casebook.engines.feed import fanout, live, notifications, runtime
 
     state = await runtime.start(platform, system, config)
     state.live = live.LiveHub(platform, system)
+    notifications.publish_through(platform.db.engine.sync_engine, platform.bus)
     fanout.register(platform, system)
 
 

@@ -7,25 +7,35 @@ about a target the recipient may not see (a mention in a comment on a post they 
 
 Reading re-checks each notification against the present: a notification whose target was since
 deleted or hidden from the recipient, or whose actor is now blocked either way, is not listed.
-The unread count is one indexed COUNT over the recipient's unread rows; deleting a comment
-deletes the notifications about it, so the count does not keep stale items.
+The unread count is one indexed COUNT over the recipient's unread rows whose actor is not
+blocked either way; deleting a comment or a post deletes the notifications about it, so the
+count does not keep stale items.
+
+Live: once the transaction that stored a notification commits, its recipient's sockets on
+`/ws/<slug>` are told (`{"type": "notification", …}`, see live.py), after the same re-check
+the list makes.
 """
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import binascii
+import weakref
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import and_, delete, func, or_, select, update
+import orjson
+from sqlalchemy import Engine, and_, delete, event, func, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Session
 
 from casebook.engines.feed import targets
 from casebook.engines.feed.engagement_models import FeedNotification
 from casebook.engines.feed.models import FeedBlock
+from casebook.platform.bus import Bus
 from casebook.platform.db import utcnow
 from casebook.platform.errors import InvalidInput
 from casebook.platform.ids import new_id
@@ -116,7 +126,86 @@ async def notify(
         .on_conflict_do_nothing(index_elements=["system", "recipient_id", "dedup_key"])
         .returning(FeedNotification.id)
     )
-    return (await session.scalar(stmt)) is not None
+    created = await session.scalar(stmt)
+    if created is None:
+        return False
+    _announce_after_commit(session, system, recipient_id, created)
+    return True
+
+
+# Live pushes ---------------------------------------------------------------------------------
+#
+# A notification is told to the recipient's sockets (live.py) only once the transaction that
+# wrote it commits: a notification rolled back with its cause must never have been shown. The
+# session does not know the platform's bus, so `publish_through` maps the database engine of
+# each running platform to its bus (weakly: a closed platform is forgotten).
+
+_buses: weakref.WeakKeyDictionary[Engine, Bus] = weakref.WeakKeyDictionary()
+_in_flight: set[asyncio.Task[None]] = set()
+_PENDING = "feed.notifications.pending"
+
+
+def publish_through(engine: Engine, bus: Bus) -> None:
+    """Push notifications written through `engine` (a platform's database) on `bus`: called by
+    `mount.startup`. Without it notifications are stored and listed, not pushed."""
+    _buses[engine] = bus
+
+
+def _announce_after_commit(
+    session: AsyncSession, system: str, recipient_id: int, notification_id: int
+) -> None:
+    bind = session.get_bind()
+    engine = bind if isinstance(bind, Engine) else bind.engine
+    bus = _buses.get(engine)
+    if bus is None:
+        return
+    sync = session.sync_session
+    pending: list[tuple[str, bytes]] | None = sync.info.get(_PENDING)
+    if pending is None:
+        pending = sync.info[_PENDING] = []
+
+        def committed(_: Session) -> None:
+            messages = sync.info.pop(_PENDING, [])
+            if messages:
+                task = asyncio.get_running_loop().create_task(bus.publish_many(messages))
+                _in_flight.add(task)
+                task.add_done_callback(_in_flight.discard)
+
+        def rolled_back(_: Session, __: object) -> None:
+            sync.info.pop(_PENDING, None)
+
+        event.listen(sync, "after_commit", committed, once=True)
+        event.listen(sync, "after_soft_rollback", rolled_back, once=True)
+    from casebook.engines.feed.live import user_channel
+
+    message = orjson.dumps({"type": "notification", "notification_id": str(notification_id)})
+    pending.append((user_channel(system, recipient_id), message))
+
+
+async def still_listed(
+    session: AsyncSession, system: str, recipient_id: int, notification_id: int
+) -> FeedNotification | None:
+    """The recipient's notification if `list_for` would list it now (theirs, in `system`, its
+    actor not blocked either way, its target still visible to them); else None. For live
+    pushes: one primary-key read, one block probe, one target resolution."""
+    from casebook.engines.feed import audience, comments  # noqa: F401  (register targets)
+
+    notification = await session.get(FeedNotification, notification_id)
+    if (
+        notification is None
+        or notification.system != system
+        or notification.recipient_id != recipient_id
+    ):
+        return None
+    if await blocked_among(session, system, recipient_id, [notification.actor_id]):
+        return None
+    if targets.is_registered(notification.target_kind):
+        owner = await targets.resolve(
+            session, system, notification.target_kind, recipient_id, notification.target_id
+        )
+        if owner is None:
+            return None
+    return notification
 
 
 async def forget_target(
@@ -154,8 +243,23 @@ def _decode_cursor(cursor: str) -> int:
 
 
 async def unread_count(session: AsyncSession, system: str, recipient_id: int) -> int:
-    """The recipient's unread notifications. One COUNT over the (system, recipient, read_at)
-    index: O(unread)."""
+    """The recipient's unread notifications whose actor is not blocked either way (a block
+    made after the notification hides it from the list, so it must not count either). One
+    COUNT over the (system, recipient, read_at) index with a NOT EXISTS probe of the blocks'
+    primary key per row: O(unread)."""
+    blocked = select(FeedBlock.blocker_id).where(
+        FeedBlock.system == system,
+        or_(
+            and_(
+                FeedBlock.blocker_id == recipient_id,
+                FeedBlock.blocked_id == FeedNotification.actor_id,
+            ),
+            and_(
+                FeedBlock.blocked_id == recipient_id,
+                FeedBlock.blocker_id == FeedNotification.actor_id,
+            ),
+        ),
+    )
     count = await session.scalar(
         select(func.count())
         .select_from(FeedNotification)
@@ -163,6 +267,7 @@ async def unread_count(session: AsyncSession, system: str, recipient_id: int) ->
             FeedNotification.system == system,
             FeedNotification.recipient_id == recipient_id,
             FeedNotification.read_at.is_(None),
+            ~blocked.exists(),
         )
     )
     return int(count or 0)

@@ -18,11 +18,16 @@ from datetime import datetime
 from typing import Any
 
 import orjson
-from sqlalchemy import select
+from sqlalchemy import BigInteger, String, literal, null, select, union_all
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from casebook.engines.feed import graph, notifications
-from casebook.engines.feed.audience import user_ids_for_handles, visible_post, visible_posts
+from casebook.engines.feed.audience import (
+    listed_posts,
+    user_ids_for_handles,
+    visible_post,
+    visible_posts,
+)
 from casebook.engines.feed.engagement_models import FeedCounter
 from casebook.engines.feed.models import FeedPost, FeedProfile
 from casebook.platform.db import utcnow
@@ -216,10 +221,17 @@ async def edit_post(
 
 
 async def delete_post(session: AsyncSession, system: str, user_id: int, post_id: int) -> FeedPost:
-    """Soft-delete the author's post: gone from every read path at once."""
+    """Soft-delete the author's post: gone from every read path at once. In the same
+    transaction, a share post gives its share back (the original's count drops) and every
+    notification about the post goes. 404/403 as `_own_post`. O(1) statements."""
+    # shares imports this module (a share is a post), hence the import here.
+    from casebook.engines.feed import shares
+
     post = await _own_post(session, system, user_id, post_id)
     post.deleted_at = utcnow()
     await session.flush()
+    await shares.on_post_deleted(session, system, post_id)
+    await notifications.forget_target(session, system, "post", post_id)
     return post
 
 
@@ -263,7 +275,7 @@ async def source_posts(
         if cursor is not None:
             stmt = stmt.where(FeedPost.id < cursor)
         rows = list(await session.scalars(stmt.order_by(FeedPost.id.desc()).limit(batch)))
-        for post in await visible_posts(session, system, viewer_id, rows):
+        for post in await listed_posts(session, system, viewer_id, rows):
             items.append(post)
             if len(items) == limit:
                 return items, post.id
@@ -277,51 +289,110 @@ def _iso(moment: datetime | None) -> str | None:
     return moment.isoformat() if moment is not None else None
 
 
+_PROFILE, _COUNTER = "a", "c"
+
+
 async def hydrate(
     session: AsyncSession, system: str, posts: Sequence[FeedPost]
 ) -> list[dict[str, Any]]:
     """The API view of `posts` (already checked visible), in order: the post with its author's
-    handle and name and its engagement counts. Two indexed queries whatever the count."""
+    handle and name and its engagement counts. One round trip whatever the count (authors'
+    profiles and the posts' counters in one UNION ALL of two indexed `IN` probes); O(n)."""
     if not posts:
         return []
     authors = {p.author_id for p in posts}
-    profiles = {
-        profile.user_id: profile
-        for profile in await session.scalars(
-            select(FeedProfile).where(
-                FeedProfile.system == system, FeedProfile.user_id.in_(authors)
-            )
-        )
-    }
-    counts: dict[int, dict[str, int]] = {}
-    rows = await session.execute(
-        select(FeedCounter.target_id, FeedCounter.name, FeedCounter.value).where(
-            FeedCounter.system == system,
-            FeedCounter.target_kind == "post",
-            FeedCounter.target_id.in_([p.id for p in posts]),
-        )
+    text = String(100)
+    profile_rows = select(
+        literal(_PROFILE, String(1)).label("tag"),
+        FeedProfile.user_id.label("id"),
+        FeedProfile.handle.label("a"),
+        FeedProfile.display_name.label("b"),
+        null().cast(BigInteger).label("n"),
+    ).where(FeedProfile.system == system, FeedProfile.user_id.in_(authors))
+    counter_rows = select(
+        literal(_COUNTER, String(1)),
+        FeedCounter.target_id,
+        FeedCounter.name,
+        null().cast(text),
+        FeedCounter.value,
+    ).where(
+        FeedCounter.system == system,
+        FeedCounter.target_kind == "post",
+        FeedCounter.target_id.in_([p.id for p in posts]),
     )
-    for target_id, name, value in rows:
-        counts.setdefault(target_id, {})[name] = value
-    views = []
-    for post in posts:
-        profile = profiles.get(post.author_id)
-        views.append(
-            {
-                "id": str(post.id),
-                "author": {
-                    "id": str(post.author_id),
-                    "handle": profile.handle if profile else None,
-                    "display_name": profile.display_name if profile else None,
-                },
-                "body": post.body,
-                "data": post.data,
-                "page_id": str(post.page_id) if post.page_id is not None else None,
-                "group_id": str(post.group_id) if post.group_id is not None else None,
-                "audience": audience_label(post),
-                "created_at": _iso(post.created_at),
-                "edited_at": _iso(post.edited_at),
-                "counts": counts.get(post.id, {}),
-            }
-        )
+    profiles: dict[int, tuple[str, str]] = {}
+    counts: dict[int, dict[str, int]] = {}
+    for tag, key, first, second, value in await session.execute(
+        union_all(profile_rows, counter_rows)
+    ):
+        if tag == _PROFILE:
+            profiles[key] = (first, second)
+        else:
+            counts.setdefault(key, {})[first] = value
+    return [
+        post_view(post, handle, name, counts.get(post.id, {}))
+        for post in posts
+        for handle, name in (profiles.get(post.author_id, (None, None)),)
+    ]
+
+
+def post_view(
+    post: Any, handle: str | None, display_name: str | None, counts: dict[str, int]
+) -> dict[str, Any]:
+    """The API view of one post (a `FeedPost`, or a row with the same attributes). O(1)."""
+    return {
+        "id": str(post.id),
+        "author": {"id": str(post.author_id), "handle": handle, "display_name": display_name},
+        "body": post.body,
+        "data": post.data,
+        "page_id": str(post.page_id) if post.page_id is not None else None,
+        "group_id": str(post.group_id) if post.group_id is not None else None,
+        "audience": f"list:{post.list_id}" if post.audience == "list" else post.audience,
+        "created_at": _iso(post.created_at),
+        "edited_at": _iso(post.edited_at),
+        "counts": counts,
+    }
+
+
+def shared_post_id(post: Any) -> int | None:
+    """The original a share post re-posts (`data.shared_post_id`), or None for other posts."""
+    shared = (post.data or {}).get("shared_post_id")
+    if isinstance(shared, str) and shared.isdigit() and len(shared) <= 19:
+        return int(shared)
+    return None
+
+
+async def hydrate_for(
+    session: AsyncSession, system: str, viewer_id: int | None, posts: Sequence[FeedPost]
+) -> list[dict[str, Any]]:
+    """`hydrate`, and for each share post a `shared_post` key: the original's view when
+    `viewer_id` may see it *now*, else None ("this content is not available") — an original
+    whose audience narrowed, that was deleted or hidden since, never shows through a share.
+
+    One round trip (`hydrate`), plus, when the page holds shares, three more for their
+    originals (rows, audience check, hydration) whatever their number.
+    """
+    views = await hydrate(session, system, posts)
+    await attach_shared(session, system, viewer_id, posts, views)
     return views
+
+
+async def attach_shared(
+    session: AsyncSession,
+    system: str,
+    viewer_id: int | None,
+    posts: Sequence[Any],
+    views: list[dict[str, Any]],
+) -> None:
+    """Set `shared_post` on the views of share posts (see `hydrate_for`): nothing to do when
+    the page holds no share, else three round trips whatever their number."""
+    wanted = {p.id: original for p in posts if (original := shared_post_id(p)) is not None}
+    if not wanted:
+        return
+    originals = await posts_by_ids(session, system, sorted(set(wanted.values())))
+    seen = await visible_posts(session, system, viewer_id, originals)
+    shown = {int(view["id"]): view for view in await hydrate(session, system, seen)}
+    for view in views:
+        original = wanted.get(int(view["id"]))
+        if original is not None:
+            view["shared_post"] = shown.get(original)

@@ -38,6 +38,9 @@ class FeedConfig:
     rank_snapshot_seconds: float = 900.0
     """How long a ranked feed's cursor stays valid (its snapshot lives in the cache)."""
     ranking: RankingWeights = field(default_factory=RankingWeights)
+    read_cache: bool = True
+    """Serve chronological home feeds through the per-process read cache (`readcache.py`);
+    False reads every fact from the database (the benchmark's "before")."""
 
 
 def state_key(system: str) -> str:
@@ -66,6 +69,7 @@ def feed_runtime(platform: Platform, system: str) -> FeedRuntime:
 
 async def start(platform: Platform, system: str, config: FeedConfig | None = None) -> FeedRuntime:
     """Create the system's runtime (idempotent per platform) with the store the settings ask for."""
+    from casebook.engines.feed.readcache import read_cache
     from casebook.engines.feed.timeline import RedisTimelineStore, TableTimelineStore
 
     key = state_key(system)
@@ -77,6 +81,8 @@ async def start(platform: Platform, system: str, config: FeedConfig | None = Non
         store = RedisTimelineStore(platform.redis)
     else:
         store = TableTimelineStore(platform.db)
+    # Registers the database's version clock, so writes from now on invalidate the cache.
+    read_cache(platform.db.engine, platform.redis, platform.state)
     runtime = FeedRuntime(platform, system, config or FeedConfig(), store)
     platform.state[key] = runtime
     return runtime

@@ -22,13 +22,22 @@ from typing import Any
 import orjson
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from casebook.engines.feed import fanout, graph, posts, ranking, timeline
+from casebook.engines.feed import (
+    fanout,
+    graph,
+    moderation,
+    posts,
+    ranking,
+    readcache,
+    timeline,
+)
 from casebook.engines.feed.models import FeedProfile
 from casebook.engines.feed.runtime import FeedRuntime
 from casebook.platform.db import utcnow
-from casebook.platform.errors import Gone
+from casebook.platform.errors import Gone, InvalidInput
 from casebook.platform.ids import new_id
 from casebook.platform.pagination import decode_cursor, encode_cursor
+from casebook.platform.ratelimit import enforce
 
 CLEANUP_POSTS = 800
 """How many of a source's newest posts an unfollow or block takes out of a Redis timeline (the
@@ -46,12 +55,44 @@ class FeedPage:
     next_cursor: str | None
 
 
+class LooksLikeSpam(InvalidInput):
+    type_ = "feed/looks-like-spam"
+    title = "The post looks like spam"
+
+
+async def screen_post(
+    session: AsyncSession, runtime: FeedRuntime, author_id: int, body: str
+) -> None:
+    """Run moderation's spam heuristics on a post about to be written, in its transaction
+    (`moderation.screen`, action "post", with the system's `EngagementConfig.moderation`):
+    429 past the rate, 422 `feed/link-blocked`, 409 `feed/duplicate-content`, and 422
+    `feed/looks-like-spam` for what it marks as spam (a post has no author-only spam state, so
+    it is refused rather than stored). A post without text (data only: a photo) is only rate
+    limited: the duplicate check would refuse a second photo. O(links) plus two statements."""
+    from casebook.engines.feed.engagement_api import engagement_config
+
+    platform = runtime.platform
+    config = engagement_config(platform, runtime.system).moderation
+    if not body.strip():
+        key = f"feed:{runtime.system}:post:{author_id}"
+        await enforce(platform.rate_limiter, key, config.create_rate)
+        return
+    verdict = await moderation.screen(
+        session, platform.rate_limiter, runtime.system, author_id, body, config, action="post"
+    )
+    if verdict.spam:
+        raise LooksLikeSpam(
+            f"At most {config.max_unvetted_links} links to sites that are not vetted."
+        )
+
+
 async def publish(runtime: FeedRuntime, author_id: int, **fields: Any) -> dict[str, Any]:
-    """Create a post (see `posts.create_post` for fields and errors), commit, then enqueue its
-    fan-out. Returns the post's view."""
+    """Screen for spam (`screen_post`), create a post (see `posts.create_post` for fields and
+    errors), commit, then enqueue its fan-out. Returns the post's view."""
     async with runtime.platform.db.session() as session:
+        await screen_post(session, runtime, author_id, str(fields.get("body", "")))
         post = await posts.create_post(session, runtime.system, author_id, **fields)
-        (view,) = await posts.hydrate(session, runtime.system, [post])
+        (view,) = await posts.hydrate_for(session, runtime.system, author_id, [post])
     await fanout.enqueue(runtime, post.id, "published")
     return view
 
@@ -61,7 +102,7 @@ async def edit(runtime: FeedRuntime, user_id: int, post_id: int, **changes: Any)
     out of the timelines the new audience excludes and into those it admits)."""
     async with runtime.platform.db.session() as session:
         post, before = await posts.edit_post(session, runtime.system, user_id, post_id, **changes)
-        (view,) = await posts.hydrate(session, runtime.system, [post])
+        (view,) = await posts.hydrate_for(session, runtime.system, user_id, [post])
         changed = posts.audience_label(post) != before
         version = fanout.edit_version(post.edited_at or utcnow())
     if changed:
@@ -248,6 +289,19 @@ async def home_feed(
     scorer = ranking.scorer_named(rank, config.ranking)
     if scorer.name == "chronological":
         before = _int_values(decode_cursor(cursor, (int,)))[0] if cursor else None
+        if config.read_cache:
+            platform = runtime.platform
+            cached, last = await readcache.home_views(
+                readcache.read_cache(platform.db.engine, platform.redis, platform.state),
+                session,
+                runtime.store,
+                runtime.system,
+                viewer_id,
+                before=before,
+                limit=limit,
+                celebrity_threshold=config.celebrity_threshold,
+            )
+            return FeedPage(cached, encode_cursor([last]) if last is not None else None)
         page, last = await timeline.home_page(
             session,
             runtime.store,
@@ -257,7 +311,7 @@ async def home_feed(
             limit=limit,
             celebrity_threshold=config.celebrity_threshold,
         )
-        views = await posts.hydrate(session, runtime.system, page)
+        views = await posts.hydrate_for(session, runtime.system, viewer_id, page)
         return FeedPage(views, encode_cursor([last]) if last is not None else None)
     return await _ranked_page(runtime, session, viewer_id, scorer, cursor, limit)
 
@@ -298,7 +352,7 @@ async def _ranked_page(
         )
     chosen = ranked[offset : offset + limit]
     page = await timeline.still_in_feed(session, system, viewer_id, chosen)
-    views = await posts.hydrate(session, system, page)
+    views = await posts.hydrate_for(session, system, viewer_id, page)
     following = offset + limit
     next_cursor = encode_cursor([snapshot_id, following]) if following < len(ranked) else None
     return FeedPage(views, next_cursor)

@@ -22,7 +22,7 @@ from typing import Any
 from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from casebook.engines.feed import counters, fanout, posts, targets
+from casebook.engines.feed import counters, fanout, posts, service, targets
 from casebook.engines.feed.audience import visible_post, visible_posts
 from casebook.engines.feed.engagement_models import FeedShare
 from casebook.engines.feed.runtime import FeedRuntime
@@ -121,6 +121,7 @@ async def share_post(
                 raise targets.TargetNotFound(f"No post {original_id} here.")
         if original.audience != "public":
             raise NotShareable("Only public posts can be shared.")
+        await service.screen_post(session, runtime, user_id, body)
         post = await posts.create_post(
             session,
             system,
@@ -130,7 +131,7 @@ async def share_post(
             data={"shared_post_id": str(original.id)},
         )
         share = await record_share(session, system, user_id, "post", original.id, post_id=post.id)
-        (view,) = await posts.hydrate(session, system, [post])
+        (view,) = await posts.hydrate_for(session, system, user_id, [post])
         count = (await counters.read(session, system, "post", original.id)).get(counters.SHARES, 0)
     await fanout.enqueue(runtime, post.id, "published")
     return ShareResult(share, view, count)
@@ -171,9 +172,11 @@ async def unshare(runtime: FeedRuntime, user_id: int, share_id: int) -> None:
                 session, system, share.target_kind, share.target_id, {counters.SHARES: -1}
             )
             return
-        await posts.delete_post(session, system, user_id, post_id)
+        # The share row goes first: of two racing undos only one finds it (DELETE …
+        # RETURNING); deleting the post then finds no share left to give back.
         if not await on_post_deleted(session, system, post_id):
             raise ShareNotFound(f"No share {share_id} of yours.")  # undone concurrently
+        await posts.delete_post(session, system, user_id, post_id)
     await fanout.enqueue(runtime, post_id, "deleted")
 
 

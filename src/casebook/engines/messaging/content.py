@@ -2,8 +2,9 @@
 request fails at once, alone, without touching the database.
 
 Kinds a client sends: text, media (attachments + optional caption), sticker, location, contact,
-encrypted (E2E: the content is in per-device envelopes), edit and delete (events naming
-`target_seq`). Structured content lives in `data`; every field has an explicit limit.
+share (a feed post's id), encrypted (E2E: the content is in per-device envelopes), edit and
+delete (events naming `target_seq`). Structured content lives in `data`; every field has an
+explicit limit.
 """
 
 from __future__ import annotations
@@ -17,9 +18,9 @@ from casebook.engines.messaging.errors import InvalidMessage
 from casebook.engines.messaging.runtime import MessagingConfig
 
 SEND_KINDS = frozenset(
-    {"text", "media", "sticker", "location", "contact", "encrypted", "edit", "delete"}
+    {"text", "media", "sticker", "location", "contact", "share", "encrypted", "edit", "delete"}
 )
-CONTENT_KINDS = frozenset({"text", "media", "sticker", "location", "contact", "encrypted"})
+CONTENT_KINDS = frozenset({"text", "media", "sticker", "location", "contact", "share", "encrypted"})
 """Kinds that are messages of their own (edit and delete are events about another message)."""
 EDITABLE_KINDS = frozenset({"text", "media"})
 MAX_CLIENT_ID = 64
@@ -70,6 +71,12 @@ class ContactData(_Data):
     user_id: str | None = Field(default=None, pattern=r"^[0-9]{1,19}$")
 
 
+class ShareData(_Data):
+    """A post of the system's feed shared into the chat (the system decides who may see it)."""
+
+    post_id: str = Field(pattern=r"^[0-9]{1,19}$")
+
+
 class EncryptedData(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -86,6 +93,7 @@ _DATA_MODELS: dict[str, type[BaseModel]] = {
     "sticker": StickerData,
     "location": LocationData,
     "contact": ContactData,
+    "share": ShareData,
     "encrypted": EncryptedData,
 }
 

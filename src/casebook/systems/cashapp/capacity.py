@@ -15,7 +15,6 @@ The article's inputs: 100 million users, 20 million daily active, 5 transactions
 
 from __future__ import annotations
 
-import ipaddress
 import random
 import secrets
 from dataclasses import dataclass, field
@@ -28,14 +27,15 @@ from casebook.platform.capacity import (
     LoadMix,
     LoadSetup,
     SeedClaim,
-    SetupFailed,
+    benchmark_address,
+    register_and_log_in,
+    setup_step,
 )
 
 API = "/api/cashapp"
 START_CASH = 10_000_000
 """Each simulated user starts with $100,000, so a run's 1-cent payments never run dry."""
 USERS_PER_ITEM = 20
-_BENCHMARK_NETWORK = ipaddress.ip_network("198.18.0.0/15")
 
 
 @dataclass
@@ -50,12 +50,6 @@ class CashAppLoad:
         return self.rng.randrange(len(self.headers))
 
 
-def _ok(response: httpx.Response, step: str, *statuses: int) -> httpx.Response:
-    if response.status_code not in statuses:
-        raise SetupFailed(f"{step}: {response.status_code} {response.text[:200]}")
-    return response
-
-
 async def _setup(client: httpx.AsyncClient, setup: LoadSetup) -> CashAppLoad:
     """Register `items / 20` users (4 to 100), each from its own benchmark address (RFC 2544) so
     the per-address login limit admits them, with a $cashtag and $100,000 added from the bank."""
@@ -63,28 +57,25 @@ async def _setup(client: httpx.AsyncClient, setup: LoadSetup) -> CashAppLoad:
     state = CashAppLoad([], [])
     run = secrets.token_hex(3)
     for i in range(count):
-        address = {"X-Forwarded-For": str(_BENCHMARK_NETWORK[i + 1])}
-        email, password = f"load-{run}-{i}@example.com", secrets.token_urlsafe(12)
-        body = {"email": email, "password": password, "display_name": f"Load {i}"}
-        _ok(await client.post("/api/auth/register", json=body, headers=address), "register", 201)
-        login = _ok(
-            await client.post(
-                "/api/auth/login", json={"email": email, "password": password}, headers=address
-            ),
-            "login",
-            200,
+        user = await register_and_log_in(
+            client,
+            email=f"load-{run}-{i}@example.com",
+            display_name=f"Load {i}",
+            who="a load-test user",
+            address=benchmark_address(i),
         )
-        headers = {"Authorization": f"Bearer {login.json()['access_token']}"}
+        # Only the sign-in comes from the user's own address; payments carry the token alone.
+        headers = {"Authorization": f"Bearer {user.access_token}"}
         cashtag = f"$load{run}{i}"
-        _ok(
+        setup_step(
             await client.put(f"{API}/profile", json={"cashtag": cashtag}, headers=headers),
-            "profile",
             200,
+            "set a load-test user's $cashtag",
         )
-        _ok(
+        setup_step(
             await client.post(f"{API}/add-cash", json={"amount": START_CASH}, headers=headers),
-            "add cash",
             200,
+            "add cash to a load-test user's balance",
         )
         state.headers.append(headers)
         state.cashtags.append(cashtag)

@@ -35,14 +35,9 @@ the bottleneck.
 
 from __future__ import annotations
 
-import asyncio
-import ipaddress
-import math
 import random
 import secrets
-from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
-from typing import TypeVar
 
 import httpx
 
@@ -53,19 +48,18 @@ from casebook.platform.capacity import (
     LoadSetup,
     SeedClaim,
     SetupFailed,
+    benchmark_address,
+    clients_needed,
+    run_concurrently,
     setup_step,
 )
 from casebook.systems.hacker_news.config import HackerNewsSettings
 
 API = "/api/hacker-news"
 PAGES = "/hacker-news"
-HEADROOM = 2
-"""Writers stay at half their limits, so bursts of the schedule do not trip them."""
 SETUP_CONCURRENCY = 8
 READ_WEIGHTS = {"front-page": 40, "top-stories": 30, "item-json": 40, "item-page": 40}
 WRITE_WEIGHTS = {"submit": 1, "comment": 1, "upvote": 1}
-_BENCHMARK_NETWORK = ipaddress.ip_network("198.18.0.0/15")
-_T = TypeVar("_T")
 
 
 @dataclass(frozen=True)
@@ -123,28 +117,11 @@ def population(setup: LoadSetup, limits: HackerNewsSettings) -> int:
         "upvote": limits.votes_per_minute * 60,
     }
     needed = {
-        name: math.ceil(setup.rate * weight / total * 3600 * HEADROOM / per_hour[name])
+        name: clients_needed(setup.rate * weight / total * 3600, per_hour[name])
         for name, weight in WRITE_WEIGHTS.items()
     }
-    needed["submit"] += math.ceil(setup.items * HEADROOM / per_hour["submit"])
+    needed["submit"] += clients_needed(setup.items, per_hour["submit"])
     return max(2, *needed.values())
-
-
-def _addresses(count: int) -> list[str]:
-    if count > _BENCHMARK_NETWORK.num_addresses - 2:
-        raise SetupFailed(f"{count:,} simulated writers exceed the benchmark address range")
-    return [str(_BENCHMARK_NETWORK[i + 1]) for i in range(count)]
-
-
-async def _bounded(calls: Iterable[Callable[[], Awaitable[_T]]]) -> list[_T]:
-    """Run `calls` with at most SETUP_CONCURRENCY in flight; results in order."""
-    gate = asyncio.Semaphore(SETUP_CONCURRENCY)
-
-    async def one(call: Callable[[], Awaitable[_T]]) -> _T:
-        async with gate:
-            return await call()
-
-    return list(await asyncio.gather(*(one(call) for call in calls)))
 
 
 async def prepare_writers(
@@ -157,47 +134,43 @@ async def prepare_writers(
     count = population(setup, limits)
     run = secrets.token_hex(3)
 
-    def writer(number: int, address: str) -> Callable[[], Awaitable[Writer]]:
-        async def call() -> Writer:
-            origin = {"X-Forwarded-For": address}
-            username, password = f"ld{run}{number}", secrets.token_urlsafe(18)
-            account = setup_step(
-                await client.post(
-                    f"{API}/register",
-                    json={
-                        "username": username,
-                        "email": f"{username}@load.example.com",
-                        "password": password,
-                    },
-                    headers=origin,
-                ),
-                201,
-                "register a writer",
-            )
-            tokens = setup_step(
-                await client.post(
-                    f"{API}/login",
-                    json={"username": username, "password": password},
-                    headers=origin,
-                ),
-                200,
-                "log a writer in",
-            )
-            headers = {**origin, "Authorization": f"Bearer {tokens['access_token']}"}
-            return Writer(int(account["user_id"]), headers)
+    async def writer(number: int, address: str) -> Writer:
+        # Hacker News keeps its own accounts (username, karma), registered through its own API.
+        origin = {"X-Forwarded-For": address}
+        username, password = f"ld{run}{number}", secrets.token_urlsafe(18)
+        account = setup_step(
+            await client.post(
+                f"{API}/register",
+                json={
+                    "username": username,
+                    "email": f"{username}@load.example.com",
+                    "password": password,
+                },
+                headers=origin,
+            ),
+            201,
+            "register a writer",
+        )
+        tokens = setup_step(
+            await client.post(
+                f"{API}/login", json={"username": username, "password": password}, headers=origin
+            ),
+            200,
+            "log a writer in",
+        )
+        headers = {**origin, "Authorization": f"Bearer {tokens['access_token']}"}
+        return Writer(int(account["user_id"]), headers)
 
-        return call
-
-    writers = await _bounded(writer(n, a) for n, a in enumerate(_addresses(count)))
+    addresses = [benchmark_address(n) for n in range(count)]
+    writers = await run_concurrently(
+        (writer(n, address) for n, address in enumerate(addresses)), SETUP_CONCURRENCY
+    )
     state = HackerNewsLoad(writers)
 
-    def story() -> Callable[[], Awaitable[None]]:
-        async def call() -> None:
-            setup_step(await submit_story(client, state), 201, "submit a story to read")
+    async def story() -> None:
+        setup_step(await submit_story(client, state), 201, "submit a story to read")
 
-        return call
-
-    await _bounded(story() for _ in range(setup.items))
+    await run_concurrently((story() for _ in range(setup.items)), SETUP_CONCURRENCY)
     if not state.stories:
         raise SetupFailed("the load test needs at least one story to read")
     return state

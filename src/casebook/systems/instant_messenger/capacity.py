@@ -22,8 +22,6 @@ the population is sized to the engine's send limit (30/s per user) with 2x headr
 
 from __future__ import annotations
 
-import asyncio
-import ipaddress
 import math
 import random
 import secrets
@@ -38,19 +36,19 @@ from casebook.platform.capacity import (
     LoadMix,
     LoadSetup,
     SeedClaim,
-    SetupFailed,
+    benchmark_address,
+    clients_needed,
+    run_concurrently,
     setup_step,
 )
 
 API = "/api/instant-messenger"
 GROUP_SIZE = 10
-HEADROOM = 2
 TEXT_CHARS = 1000
 """The seed's 1 KB message."""
 KEPT_MESSAGES = 1000
 """Message ids kept per group for single-message reads (newest replace a random one)."""
 SETUP_CONCURRENCY = 16
-_NETWORK = ipaddress.ip_network("198.18.0.0/15")
 _LETTERS = "abcdefghij klmnopqrstuvwxyz"
 
 
@@ -95,16 +93,16 @@ class ImLoad:
 def population(setup: LoadSetup, write_share: float) -> int:
     """Users needed so each sends at most 1/HEADROOM of the engine's sustained send rate; at
     least one full group, at least `setup.items`."""
-    per_user = MessagingConfig().send_rate / HEADROOM
-    needed = math.ceil(setup.rate * write_share / per_user)
+    needed = clients_needed(setup.rate * write_share, MessagingConfig().send_rate)
     return max(GROUP_SIZE, setup.items, needed)
 
 
-async def _user(client: httpx.AsyncClient, number: int, tag: str) -> tuple[str, dict[str, str]]:
-    """Sign simulated user `number` up and in through the seed's endpoints; (id, headers)."""
-    if number >= _NETWORK.num_addresses - 2:
-        raise SetupFailed("more simulated users than benchmark addresses")
-    origin = {"X-Forwarded-For": str(_NETWORK[number + 1])}
+async def _user(
+    client: httpx.AsyncClient, number: int, tag: str, address: str
+) -> tuple[str, dict[str, str]]:
+    """Sign simulated user `number` up and in through the seed's endpoints, from `address`;
+    (id, headers)."""
+    origin = {"X-Forwarded-For": address}
     username, password = f"imload_{tag}_{number}", secrets.token_urlsafe(18)
     credentials = {"username": username, "password": password}
     created = setup_step(
@@ -127,13 +125,11 @@ async def prepare_users(client: httpx.AsyncClient, setup: LoadSetup) -> ImLoad:
     count = population(setup, LOAD_MIX.share("write"))
     count = math.ceil(count / GROUP_SIZE) * GROUP_SIZE
     tag = secrets.token_hex(4)
-    gate = asyncio.Semaphore(SETUP_CONCURRENCY)
-
-    async def one(number: int) -> tuple[str, dict[str, str]]:
-        async with gate:
-            return await _user(client, number, tag)
-
-    people = await asyncio.gather(*(one(n) for n in range(count)))
+    addresses = [benchmark_address(n) for n in range(count)]
+    people = await run_concurrently(
+        (_user(client, n, tag, address) for n, address in enumerate(addresses)),
+        SETUP_CONCURRENCY,
+    )
     state = ImLoad(users=[], groups=[], messages=[])
     for index, start in enumerate(range(0, count, GROUP_SIZE)):
         members = people[start : start + GROUP_SIZE]

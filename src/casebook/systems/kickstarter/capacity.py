@@ -34,6 +34,7 @@ from casebook.platform.capacity import (
     LoadMix,
     LoadSetup,
     SeedClaim,
+    register_and_log_in,
     setup_step,
 )
 from casebook.platform.db import utcnow
@@ -74,21 +75,13 @@ async def prepare_creator(client: httpx.AsyncClient, setup: LoadSetup) -> Kickst
 
     Raises SetupFailed naming the step the server refused; transport errors propagate.
     """
-    email, password = f"load-{secrets.token_hex(6)}@example.com", secrets.token_urlsafe(18)
-    setup_step(
-        await client.post(
-            "/api/auth/register",
-            json={"email": email, "password": password, "display_name": "Load-test creator"},
-        ),
-        201,
-        "register the load-test creator",
+    creator = await register_and_log_in(
+        client,
+        email=f"load-{secrets.token_hex(6)}@example.com",
+        display_name="Load-test creator",
+        who="the load-test creator",
     )
-    login = setup_step(
-        await client.post("/api/auth/login", json={"email": email, "password": password}),
-        200,
-        "log the load-test creator in",
-    )
-    state = KickstarterLoad({"Authorization": f"Bearer {login['access_token']}"}, [])
+    state = KickstarterLoad(creator.headers, [])
     for number in range(max(1, setup.items)):
         draft = setup_step(
             await client.post(f"{API}/projects", json=project_body(number), headers=state.headers),

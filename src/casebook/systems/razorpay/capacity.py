@@ -40,6 +40,7 @@ from casebook.platform.capacity import (
     LoadMix,
     LoadSetup,
     SeedClaim,
+    register_and_log_in,
     setup_step,
 )
 
@@ -82,25 +83,15 @@ async def prepare_merchant(client: httpx.AsyncClient, setup: LoadSetup) -> Razor
 
     Raises SetupFailed naming the step the server refused; transport errors propagate.
     """
-    email, password = f"load-{secrets.token_hex(6)}@example.com", secrets.token_urlsafe(18)
-    setup_step(
-        await client.post(
-            "/api/auth/register",
-            json={"email": email, "password": password, "display_name": "Load-test merchant"},
-        ),
-        201,
-        "register the load-test merchant",
-    )
-    login = setup_step(
-        await client.post("/api/auth/login", json={"email": email, "password": password}),
-        200,
-        "log the load-test merchant in",
+    owner = await register_and_log_in(
+        client,
+        email=f"load-{secrets.token_hex(6)}@example.com",
+        display_name="Load-test merchant",
+        who="the load-test merchant",
     )
     opened = setup_step(
         await client.post(
-            f"{API}/merchants",
-            json={"name": "Load-test merchant"},
-            headers={"Authorization": f"Bearer {login['access_token']}"},
+            f"{API}/merchants", json={"name": "Load-test merchant"}, headers=owner.headers
         ),
         201,
         "open the merchant account",

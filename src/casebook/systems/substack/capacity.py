@@ -37,6 +37,7 @@ from casebook.platform.capacity import (
     LoadMix,
     LoadSetup,
     SeedClaim,
+    register_and_log_in,
     setup_step,
 )
 
@@ -77,21 +78,13 @@ def post_body(number: int) -> dict[str, Any]:
 async def prepare_writer(client: httpx.AsyncClient, setup: LoadSetup) -> SubstackLoad:
     """Register a writer, start a publication and publish `setup.items` posts to read (at
     least one). Raises SetupFailed naming the step the server refused."""
-    email, password = f"load-{secrets.token_hex(6)}@example.com", secrets.token_urlsafe(18)
-    setup_step(
-        await client.post(
-            "/api/auth/register",
-            json={"email": email, "password": password, "display_name": "Load-test writer"},
-        ),
-        201,
-        "register the load-test writer",
+    writer = await register_and_log_in(
+        client,
+        email=f"load-{secrets.token_hex(6)}@example.com",
+        display_name="Load-test writer",
+        who="the load-test writer",
     )
-    login = setup_step(
-        await client.post("/api/auth/login", json={"email": email, "password": password}),
-        200,
-        "log the load-test writer in",
-    )
-    headers = {"Authorization": f"Bearer {login['access_token']}"}
+    headers = writer.headers
     publication = setup_step(
         await client.post(
             f"{API}/publications",

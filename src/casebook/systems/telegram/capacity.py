@@ -20,9 +20,6 @@ engine's send limit (30/s per user) with 2x headroom.
 
 from __future__ import annotations
 
-import asyncio
-import ipaddress
-import math
 import random
 import secrets
 from dataclasses import dataclass, field
@@ -36,17 +33,18 @@ from casebook.platform.capacity import (
     LoadMix,
     LoadSetup,
     SeedClaim,
-    SetupFailed,
+    benchmark_address,
+    clients_needed,
+    register_and_log_in,
+    run_concurrently,
     setup_step,
 )
 
 API = "/api/telegram"
 PAIR = 2
-HEADROOM = 2
 MESSAGE_CHARS = 80
 """The seed's 80-byte message (ASCII text: one byte a character)."""
 SETUP_CONCURRENCY = 16
-_NETWORK = ipaddress.ip_network("198.18.0.0/15")
 
 
 @dataclass(frozen=True)
@@ -69,34 +67,10 @@ class TelegramLoad:
 def population(setup: LoadSetup, write_share: float) -> int:
     """Users needed so each sends at most 1/HEADROOM of the engine's sustained send rate: at
     least one pair and `setup.items`, rounded up to whole pairs."""
-    per_user = MessagingConfig().send_rate / HEADROOM
-    needed = max(PAIR, setup.items, math.ceil(setup.rate * write_share / per_user))
+    needed = max(
+        PAIR, setup.items, clients_needed(setup.rate * write_share, MessagingConfig().send_rate)
+    )
     return needed + needed % PAIR
-
-
-async def _user(client: httpx.AsyncClient, number: int, tag: str) -> tuple[str, dict[str, str]]:
-    """Register and log in simulated user `number`; (user id, request headers)."""
-    if number >= _NETWORK.num_addresses - 2:
-        raise SetupFailed("more simulated users than benchmark addresses")
-    origin = {"X-Forwarded-For": str(_NETWORK[number + 1])}
-    email, password = f"telegram-load-{tag}-{number}@example.com", secrets.token_urlsafe(18)
-    created = setup_step(
-        await client.post(
-            "/api/auth/register",
-            json={"email": email, "password": password, "display_name": f"Load {number}"},
-            headers=origin,
-        ),
-        201,
-        "register a load-test user",
-    )
-    tokens = setup_step(
-        await client.post(
-            "/api/auth/login", json={"email": email, "password": password}, headers=origin
-        ),
-        200,
-        "log a load-test user in",
-    )
-    return str(created["id"]), {**origin, "Authorization": f"Bearer {tokens['access_token']}"}
 
 
 async def prepare_users(client: httpx.AsyncClient, setup: LoadSetup) -> TelegramLoad:
@@ -104,26 +78,33 @@ async def prepare_users(client: httpx.AsyncClient, setup: LoadSetup) -> Telegram
     refused step."""
     count = population(setup, LOAD_MIX.share("write"))
     tag = secrets.token_hex(4)
-    gate = asyncio.Semaphore(SETUP_CONCURRENCY)
-
-    async def one(number: int) -> tuple[str, dict[str, str]]:
-        async with gate:
-            return await _user(client, number, tag)
-
-    people = await asyncio.gather(*(one(n) for n in range(count)))
+    addresses = [benchmark_address(n) for n in range(count)]
+    people = await run_concurrently(
+        (
+            register_and_log_in(
+                client,
+                email=f"telegram-load-{tag}-{n}@example.com",
+                display_name=f"Load {n}",
+                who="a load-test user",
+                address=address,
+            )
+            for n, address in enumerate(addresses)
+        ),
+        SETUP_CONCURRENCY,
+    )
     users: list[LoadUser] = []
     for start in range(0, count, PAIR):
-        (_, first), (second_id, second) = people[start], people[start + 1]
+        first, second = people[start], people[start + 1]
         chat = setup_step(
             await client.post(
                 f"{API}/conversations",
-                json={"kind": "direct", "user_id": second_id},
-                headers=first,
+                json={"kind": "direct", "user_id": second.user_id},
+                headers=first.headers,
             ),
             frozenset({200, 201}),
             "start a load-test chat",
         )
-        users += [LoadUser(first, chat["id"]), LoadUser(second, chat["id"])]
+        users += [LoadUser(first.headers, chat["id"]), LoadUser(second.headers, chat["id"])]
     return TelegramLoad(users)
 
 

@@ -22,15 +22,10 @@ the limits admit the seed's rate instead of answering 429.
 
 from __future__ import annotations
 
-import asyncio
-import ipaddress
-import math
 import random
 import secrets
 import string
-from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
-from typing import TypeVar
 
 import httpx
 
@@ -41,6 +36,10 @@ from casebook.platform.capacity import (
     LoadSetup,
     SeedClaim,
     SetupFailed,
+    benchmark_address,
+    clients_needed,
+    register_and_log_in,
+    run_concurrently,
     setup_step,
 )
 from casebook.systems.url_shortener.config import ShortenerSettings
@@ -49,12 +48,8 @@ API = "/api/url-shortener"
 WRITE_SCOPE = "url-shortener:write"
 URL_BYTES = 90
 """The seed's average URL length; load-test targets are exactly this long."""
-HEADROOM = 2
-"""Simulated clients stay at half their rate limits, so bursts of the schedule do not trip them."""
 SETUP_CONCURRENCY = 16
-_BENCHMARK_NETWORK = ipaddress.ip_network("198.18.0.0/15")
 _URL_ALPHABET = string.ascii_lowercase + string.digits
-_T = TypeVar("_T")
 
 
 @dataclass(frozen=True)
@@ -100,29 +95,11 @@ def population(setup: LoadSetup, write_share: float, limits: ShortenerSettings) 
     """
 
     def needed(per_minute: int) -> int:
-        sustained = setup.rate * write_share * HEADROOM / (per_minute / 60)
-        burst = setup.items * HEADROOM / per_minute
-        return max(1, math.ceil(sustained) + math.ceil(burst))
+        sustained = clients_needed(setup.rate * write_share, per_minute / 60)
+        return max(1, sustained + clients_needed(setup.items, per_minute))
 
     keys = needed(limits.shorten_per_minute_api_key)
     return keys, max(keys, needed(limits.shorten_per_minute_ip))
-
-
-def _addresses(count: int) -> list[str]:
-    if count > _BENCHMARK_NETWORK.num_addresses - 2:
-        raise SetupFailed(f"{count:,} simulated clients exceed the benchmark address range")
-    return [str(_BENCHMARK_NETWORK[i + 1]) for i in range(count)]
-
-
-async def _bounded(calls: Iterable[Callable[[], Awaitable[_T]]]) -> list[_T]:
-    """Run `calls` with at most SETUP_CONCURRENCY in flight; results in order."""
-    gate = asyncio.Semaphore(SETUP_CONCURRENCY)
-
-    async def one(call: Callable[[], Awaitable[_T]]) -> _T:
-        async with gate:
-            return await call()
-
-    return list(await asyncio.gather(*(one(call) for call in calls)))
 
 
 async def prepare_population(client: httpx.AsyncClient, setup: LoadSetup) -> ShortenerLoad:
@@ -132,56 +109,43 @@ async def prepare_population(client: httpx.AsyncClient, setup: LoadSetup) -> Sho
     """
     keys, addresses = population(setup, LOAD_MIX.share("write"), ShortenerSettings())
     token = secrets.token_hex(6)
-    email, password = f"load-{token}@example.com", secrets.token_urlsafe(18)
-    origin = {"X-Forwarded-For": _addresses(1)[0]}
-    setup_step(
-        await client.post(
-            "/api/auth/register",
-            json={"email": email, "password": password, "display_name": "Load test"},
-            headers=origin,
-        ),
-        201,
-        "register the load-test user",
+    owner = await register_and_log_in(
+        client,
+        email=f"load-{token}@example.com",
+        display_name="Load test",
+        who="the load-test user",
+        address=benchmark_address(0),
     )
-    login = setup_step(
-        await client.post(
-            "/api/auth/login", json={"email": email, "password": password}, headers=origin
-        ),
-        200,
-        "log the load-test user in",
-    )
-    session = {**origin, "Authorization": f"Bearer {login['access_token']}"}
 
-    def create_key(number: int) -> Callable[[], Awaitable[str]]:
-        async def call() -> str:
-            response = await client.post(
-                "/api/auth/api-keys",
-                json={"name": f"load test {token} #{number}", "scopes": [WRITE_SCOPE]},
-                headers=session,
-            )
-            return str(setup_step(response, 201, "create an API key")["key"])
+    async def create_key(number: int) -> str:
+        response = await client.post(
+            "/api/auth/api-keys",
+            json={"name": f"load test {token} #{number}", "scopes": [WRITE_SCOPE]},
+            headers=owner.headers,
+        )
+        return str(setup_step(response, 201, "create an API key")["key"])
 
-        return call
-
-    api_keys = await _bounded(create_key(n) for n in range(keys))
+    api_keys = await run_concurrently((create_key(n) for n in range(keys)), SETUP_CONCURRENCY)
     state = ShortenerLoad(
         clients=[
             SimulatedClient(
-                {"Authorization": f"Bearer {api_keys[i % keys]}", "X-Forwarded-For": address}
+                {
+                    "Authorization": f"Bearer {api_keys[n % keys]}",
+                    "X-Forwarded-For": benchmark_address(n),
+                }
             )
-            for i, address in enumerate(_addresses(addresses))
+            for n in range(addresses)
         ],
         codes=[],
     )
 
-    def create_link() -> Callable[[], Awaitable[str]]:
-        async def call() -> str:
-            response = await shorten(client, state)
-            return str(setup_step(response, 201, "create a link to read")["code"])
+    async def create_link() -> str:
+        response = await shorten(client, state)
+        return str(setup_step(response, 201, "create a link to read")["code"])
 
-        return call
-
-    state.codes = await _bounded(create_link() for _ in range(setup.items))
+    state.codes = await run_concurrently(
+        (create_link() for _ in range(setup.items)), SETUP_CONCURRENCY
+    )
     if not state.codes:
         raise SetupFailed("the load test needs at least one link to read")
     return state

@@ -25,9 +25,6 @@ user) with 2x headroom.
 
 from __future__ import annotations
 
-import asyncio
-import ipaddress
-import math
 import random
 import secrets
 from dataclasses import dataclass, field
@@ -41,16 +38,17 @@ from casebook.platform.capacity import (
     LoadMix,
     LoadSetup,
     SeedClaim,
-    SetupFailed,
+    benchmark_address,
+    clients_needed,
+    register_and_log_in,
+    run_concurrently,
     setup_step,
 )
 
 API = "/api/viber"
 GROUP_SIZE = 10
-HEADROOM = 2
 TEXT_CHARS = 200
 SETUP_CONCURRENCY = 16
-_NETWORK = ipaddress.ip_network("198.18.0.0/15")
 
 
 @dataclass(frozen=True)
@@ -73,34 +71,8 @@ class ViberLoad:
 def population(setup: LoadSetup, write_share: float) -> int:
     """Users needed so each sends at most 1/HEADROOM of the engine's sustained send rate; at
     least one full group, at least `setup.items`."""
-    per_user = MessagingConfig().send_rate / HEADROOM
-    needed = math.ceil(setup.rate * write_share / per_user)
+    needed = clients_needed(setup.rate * write_share, MessagingConfig().send_rate)
     return max(GROUP_SIZE, setup.items, needed)
-
-
-async def _user(client: httpx.AsyncClient, number: int, tag: str) -> tuple[str, dict[str, str]]:
-    """Register and log in simulated user `number`; (user id, request headers)."""
-    if number >= _NETWORK.num_addresses - 2:
-        raise SetupFailed("more simulated users than benchmark addresses")
-    origin = {"X-Forwarded-For": str(_NETWORK[number + 1])}
-    email, password = f"viber-load-{tag}-{number}@example.com", secrets.token_urlsafe(18)
-    created = setup_step(
-        await client.post(
-            "/api/auth/register",
-            json={"email": email, "password": password, "display_name": f"Load {number}"},
-            headers=origin,
-        ),
-        201,
-        "register a load-test user",
-    )
-    tokens = setup_step(
-        await client.post(
-            "/api/auth/login", json={"email": email, "password": password}, headers=origin
-        ),
-        200,
-        "log a load-test user in",
-    )
-    return str(created["id"]), {**origin, "Authorization": f"Bearer {tokens['access_token']}"}
 
 
 async def prepare_users(client: httpx.AsyncClient, setup: LoadSetup) -> ViberLoad:
@@ -108,28 +80,37 @@ async def prepare_users(client: httpx.AsyncClient, setup: LoadSetup) -> ViberLoa
     Raises SetupFailed naming the refused step."""
     count = population(setup, LOAD_MIX.share("write"))
     tag = secrets.token_hex(4)
-    gate = asyncio.Semaphore(SETUP_CONCURRENCY)
-
-    async def one(number: int) -> tuple[str, dict[str, str]]:
-        async with gate:
-            return await _user(client, number, tag)
-
-    people = await asyncio.gather(*(one(n) for n in range(count)))
+    addresses = [benchmark_address(n) for n in range(count)]
+    people = await run_concurrently(
+        (
+            register_and_log_in(
+                client,
+                email=f"viber-load-{tag}-{n}@example.com",
+                display_name=f"Load {n}",
+                who="a load-test user",
+                address=address,
+            )
+            for n, address in enumerate(addresses)
+        ),
+        SETUP_CONCURRENCY,
+    )
     users: list[LoadUser] = []
     for start in range(0, count, GROUP_SIZE):
         members = people[start : start + GROUP_SIZE]
-        owner_headers = members[0][1]
         group = setup_step(
             await client.post(
                 f"{API}/create_group_chat",
-                json={"name": f"load {tag} {start}", "participants": [m[0] for m in members[1:]]},
-                headers=owner_headers,
+                json={
+                    "name": f"load {tag} {start}",
+                    "participants": [m.user_id for m in members[1:]],
+                },
+                headers=members[0].headers,
             ),
             201,
             "create a load-test group",
         )
         group_id = group["group_chat"]["group_id"]
-        users += [LoadUser(headers, group_id) for _, headers in members]
+        users += [LoadUser(member.headers, group_id) for member in members]
     return ViberLoad(users)
 
 
