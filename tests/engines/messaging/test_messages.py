@@ -603,3 +603,19 @@ async def test_a_blocked_user_can_neither_message_nor_start_a_chat(
     )
     assert fresh.status_code == 201
     assert [m["body"] for m in await history(client, alice, chat["id"])] == ["no"]
+
+
+async def test_a_share_of_a_post_is_not_a_kind_this_system_takes(
+    client: httpx.AsyncClient, alice: ChatUser, bob: ChatUser, conversation: Conversation
+) -> None:
+    """Only systems whose configuration enables it (Instagram's Direct) take "share" messages:
+    here the kind is unknown, and nothing is stored."""
+    chat = await conversation(alice, "direct", [bob])
+    response = await client.post(
+        f"{API}/conversations/{chat['id']}/messages",
+        json={"client_id": "s1", "kind": "share", "data": {"post_id": "123"}},
+        headers=alice.headers,
+    )
+    assert response.status_code == 422
+    assert "Unknown message kind" in response.json()["detail"]
+    assert await history(client, alice, chat["id"]) == []

@@ -121,7 +121,7 @@ def check_content(
     """
     if not 1 <= len(client_id) <= MAX_CLIENT_ID or not client_id.isprintable():
         raise InvalidMessage(f"client_id must be 1 to {MAX_CLIENT_ID} printable characters.")
-    if kind not in SEND_KINDS:
+    if kind not in SEND_KINDS or (kind == "share" and not config.shares_posts):
         raise InvalidMessage(f"Unknown message kind {kind!r}.")
     if kind in ("edit", "delete"):
         if target_seq is None or target_seq < 1:

@@ -59,6 +59,9 @@ class MessagingConfig:
     """Messages a user may send at once on top of the sustained rate."""
     direct_chats_e2e: bool = False
     """Every direct chat is end-to-end encrypted (Viber: no plaintext 1:1 chats)."""
+    shares_posts: bool = False
+    """Messages of kind "share" (a post of the system's feed) are accepted; the system checks
+    who may see the post (Instagram)."""
 
 
 def state_key(system: str) -> str:

@@ -9,13 +9,17 @@ from fastapi import APIRouter
 
 from casebook.engines.feed import mount
 from casebook.engines.messaging import mount as messaging_mount
-from casebook.engines.messaging.runtime import messenger
+from casebook.engines.messaging import runtime as messaging_runtime
+from casebook.engines.messaging.runtime import MessagingConfig, messenger
 from casebook.platform.context import Platform
 from casebook.systems import catalog_entry
 from casebook.systems.instagram import api, direct, direct_api, media, pages
 from casebook.systems.instagram.capacity import CAPACITY
 from casebook.systems.instagram.demo import load_demo
 from casebook.systems.instagram.media import SLUG
+
+MESSAGING = MessagingConfig(shares_posts=True)
+"""Direct: one-to-one chats into which posts can be shared (the engine's other defaults)."""
 
 
 def _api() -> APIRouter:
@@ -38,6 +42,8 @@ def _realtime() -> APIRouter:
 async def _start(platform: Platform) -> None:
     await mount.startup(platform, SLUG)
     platform.jobs.register(media.JOB, media.process_media, retries=3, timeout=120.0)
+    # Direct's configuration first (posts can be shared into chats); startup then finds it.
+    await messaging_runtime.start(platform, SLUG, MESSAGING)
     await messaging_mount.startup(platform, SLUG)
     messenger(platform, SLUG).in_transaction(direct.guard_batch)
 
