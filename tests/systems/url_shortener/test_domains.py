@@ -361,3 +361,15 @@ async def test_deleting_a_domain_removes_its_links(
     assert (await client.delete(f"{API}/domains/{HOST}", headers=alice.headers)).status_code == 204
     assert (await client.get(f"/{code}", headers={"host": HOST})).status_code == 404
     assert (await client.get(f"{API}/domains", headers=alice.headers)).json() == []
+
+
+@pytest.mark.usefixtures("nowhere")
+async def test_a_host_too_long_for_the_txt_name_is_refused_not_a_server_error(
+    client: httpx.AsyncClient, alice: Account, dns: DnsServer
+) -> None:
+    labels = ["a" * 63, "b" * 63, "c" * 63, "d" * 40, "brand", "example"]
+    host = ".".join(labels)  # 246 characters: a valid host, but 263 with the TXT prefix
+    await claim(client, alice, host)
+    response = await client.post(f"{API}/domains/{host}/verify", headers=alice.headers)
+    assert response.status_code == 422, response.text
+    assert "cannot be looked up" in response.json()["detail"]

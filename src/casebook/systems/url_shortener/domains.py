@@ -104,7 +104,7 @@ def parse_nameserver(spec: str) -> tuple[str, int]:
 
 
 class DomainVerifier:
-    """Checks a claimed domain's proof: one TXT lookup, then (if that fails) one HTTP request."""
+    """Checks a claimed domain's proof: one TXT lookup and one HTTP request, at the same time."""
 
     def __init__(
         self,
@@ -173,6 +173,8 @@ class DomainVerifier:
         except (dns.resolver.NoNameservers, dns.exception.Timeout) as exc:
             reason = "timed out" if isinstance(exc, dns.exception.Timeout) else "failed"
             raise VerificationFailed(f"the TXT lookup of {name} {reason}.") from None
+        except dns.exception.DNSException as exc:  # e.g. a name over 255 bytes with the prefix
+            raise VerificationFailed(f"{name} cannot be looked up: {exc}") from None
         values = [b"".join(rdata.strings).strip() for rdata in answer]
         if token.encode() not in values:
             raise VerificationFailed(
