@@ -104,6 +104,7 @@ def serve(
         websockets=True,
         log_level=LogLevels(settings.log_level.lower()),
         log_access=False,
+        respawn_failed_workers=True,  # as uvicorn's supervisor does: a crashed worker comes back
     ).serve()
 
 
