@@ -17,7 +17,7 @@ import socket
 import subprocess
 import tempfile
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -149,13 +149,15 @@ class DnsServer:
     is not installed.
     """
 
-    def __init__(self, zone: str) -> None:
+    def __init__(self, zone: str, on_address: Callable[[str], object] | None = None) -> None:
         self.binary = shutil.which("dnsmasq") or (
             "/usr/sbin/dnsmasq" if os.path.exists("/usr/sbin/dnsmasq") else None
         )
         if self.binary is None:
             raise FileNotFoundError(DNSMASQ_HINT)
         self.zone = zone
+        self.on_address = on_address
+        """Called with `nameserver` after each start (the port may change: see `serve`)."""
         self.port = _free_udp_port()
         self.process: subprocess.Popen[bytes] | None = None
 
@@ -164,6 +166,22 @@ class DnsServer:
         return f"127.0.0.1:{self.port}"
 
     def serve(self, txt: dict[str, list[list[str]]]) -> None:
+        """(Re)start with these records. dnsmasq also listens on TCP, so a port free for UDP can
+        be taken for TCP by another server of the test run (exit status 2): then it retries on
+        another port and reports it through `on_address`."""
+        for attempt in range(10):
+            if attempt:
+                self.port = _free_udp_port()
+            try:
+                self._start(txt)
+            except _AddressInUse:
+                continue
+            if self.on_address is not None:
+                self.on_address(self.nameserver)
+            return
+        raise RuntimeError("dnsmasq found no free port in 10 tries")
+
+    def _start(self, txt: dict[str, list[list[str]]]) -> None:
         self.stop()
         assert self.binary is not None
         command = [
@@ -197,6 +215,10 @@ class DnsServer:
             self.process = None
 
 
+class _AddressInUse(RuntimeError):
+    """dnsmasq could not bind its port (exit status 2)."""
+
+
 def _free_udp_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
         sock.bind(("127.0.0.1", 0))
@@ -210,6 +232,8 @@ def _wait_for_dns(port: int, process: subprocess.Popen[bytes], timeout: float = 
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if process.poll() is not None:
+            if process.returncode == 2:  # dnsmasq's "network error": the port is taken
+                raise _AddressInUse(f"dnsmasq could not bind port {port}")
             raise RuntimeError(f"dnsmasq exited with {process.returncode}")
         with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
             sock.settimeout(0.1)

@@ -57,13 +57,14 @@ def dns_server(configure: Callable[..., object]) -> Iterator[DnsServer | None]:
     some, asked by the verifier. Without dnsmasq, TXT lookups go to a closed loopback port and
     time out (tests of the HTTP proof still pass; `dns` skips the DNS ones)."""
     try:
-        server = DnsServer("brand.example")
+        server = DnsServer(
+            "brand.example", on_address=lambda nameserver: configure(dns_nameservers=[nameserver])
+        )
     except FileNotFoundError:
         configure(dns_nameservers=[f"127.0.0.1:{free_port()}"], domain_verify_timeout_seconds=1)
         yield None
         return
     server.serve({})
-    configure(dns_nameservers=[server.nameserver])
     try:
         yield server
     finally:
