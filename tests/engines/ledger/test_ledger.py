@@ -43,6 +43,26 @@ async def test_opening_an_account_twice_returns_the_same_account(db: Database) -
     assert again.id == first.id and again.posted == 0 and again.kind is AccountKind.LIABILITY
 
 
+@pytest.mark.parametrize("code", ["F", "AAPL", "1INCH", "USD", "ABCDEFGHIJ"])
+async def test_any_asset_code_of_one_to_ten_capitals_or_digits_opens_an_account(
+    db: Database, code: str
+) -> None:
+    async with db.session(write=True) as session:
+        account = await Ledger(session).open_account(
+            owner="venue:1", name="wallet", currency=code, kind=AccountKind.LIABILITY
+        )
+    assert account.currency == code
+
+
+@pytest.mark.parametrize("code", ["", "usd", "ABCDEFGHIJK", "US D", "BTC-1"])
+async def test_an_asset_code_outside_the_rule_is_refused(db: Database, code: str) -> None:
+    async with db.session(write=True) as session:
+        with pytest.raises(ValueError, match="1-10 upper-case"):
+            await Ledger(session).open_account(
+                owner="venue:1", name="wallet", currency=code, kind=AccountKind.LIABILITY
+            )
+
+
 async def test_a_transfer_moves_money_and_both_counters_in_one_commit(db: Database) -> None:
     mint = await open_mint(db)
     alice, bob = await open_wallets(db, "u:alice", "u:bob")

@@ -27,7 +27,9 @@ MAX_TIMEOUT = 366 * 24 * 3600
 """Longest hold, in seconds."""
 MAX_BATCH = 8190
 """Transfers in one `create_transfers` call (TigerBeetle's batch size)."""
-CURRENCY = re.compile(r"^[A-Z0-9]{3,10}$")
+CURRENCY = re.compile(r"^[A-Z0-9]{1,10}$")
+"""A currency or asset code: ISO 4217 ("USD"), a crypto asset ("BTC", "1INCH") or a security
+symbol ("F", "AAPL"), the unit an account counts in minor units of."""
 
 
 class AccountKind(StrEnum):

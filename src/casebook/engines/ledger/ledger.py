@@ -174,7 +174,7 @@ class Ledger:
         """
         if not CURRENCY.match(currency):
             raise ValueError(
-                f"currency must be 3-10 upper-case letters or digits, not {currency!r}"
+                f"currency must be 1-10 upper-case letters or digits, not {currency!r}"
             )
         if not owner or len(owner) > 100 or not name or len(name) > 64:
             raise ValueError("owner (1-100 chars) and name (1-64 chars) are required")
