@@ -10,6 +10,7 @@ from collections.abc import Sequence
 from typing import Any
 
 import pytest
+import structlog.testing
 from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -17,6 +18,7 @@ from casebook.engines.messaging.models import MessagingConversation, MessagingMe
 from casebook.engines.messaging.runtime import AfterCommit, Messenger
 from casebook.engines.messaging.writer import SendRequest
 from casebook.platform.context import Platform
+from casebook.platform.errors import Forbidden
 from tests.engines.messaging.conftest import ChatUser, Conversation
 
 pytestmark = pytest.mark.feature("instant-messenger", "messaging")
@@ -113,3 +115,47 @@ async def test_hooks_write_in_the_messages_transaction_and_fail_only_their_reque
         )
     assert "boom" not in bodies and len(bodies) == 4
     assert title is not None and title.startswith("hooked ") and title != "hooked boom"
+
+
+class Refused(Forbidden):
+    type_ = "test/refused"
+    title = "Refused by the test's rule"
+
+
+@pytest.mark.parametrize("error", [Refused("no"), HookFailed("broken")])
+async def test_a_hook_refusal_is_answered_quietly_and_a_failure_is_logged(
+    engine_state: Messenger,
+    alice: ChatUser,
+    bob: ChatUser,
+    conversation: Conversation,
+    error: Exception,
+) -> None:
+    """A Problem from a hook is a rule refusing a request (Instagram's message requests): the
+    caller gets it and the log stays free of errors; any other exception is a bug: logged."""
+    group = await conversation(alice, "group", [bob])
+    cid = int(group["id"])
+
+    async def hook(session: AsyncSession, rows: Sequence[dict[str, Any]]) -> AfterCommit | None:
+        if any(row["conversation_id"] == cid and row["body"] == "refuse" for row in rows):
+            raise error
+        return None
+
+    engine_state.in_transaction(hook)
+    try:
+        with structlog.testing.capture_logs() as logs:
+            results = await asyncio.gather(
+                *(
+                    engine_state.writer.send(SendRequest(cid, alice.user_id, f"q{i}", body=body))
+                    for i, body in enumerate(["ok", "refuse", "fine"])
+                ),
+                return_exceptions=True,
+            )
+    finally:
+        engine_state.transaction_hooks.remove(hook)
+    assert results[1] is error
+    assert not isinstance(results[0], BaseException) and not isinstance(results[2], BaseException)
+    errors = [entry for entry in logs if entry["log_level"] in ("error", "warning")]
+    if isinstance(error, Refused):
+        assert errors == []
+    else:
+        assert any(entry["event"] == "message write failed" for entry in errors)

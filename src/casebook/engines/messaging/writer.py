@@ -274,11 +274,17 @@ class MessageWriter:
             outcomes, events, follow_ups = await self._write(batch)
         except Exception as error:
             self.failed_batches += 1
+            refused = isinstance(error, Problem)
             if len(batch) == 1:
-                log.exception("message write failed", system=self.system)
+                if not refused:
+                    log.exception("message write failed", system=self.system)
                 _settle(batch[0], error)
                 return
-            log.warning("message batch failed; retrying one by one", size=len(batch))
+            # A Problem is a hook refusing one of the requests (a system's rule, such as
+            # Instagram's message requests): expected, so not logged as an error.
+            (log.info if refused else log.warning)(
+                "message batch failed; retrying one by one", size=len(batch), refused=refused
+            )
             for item in batch:
                 await self._commit([item])
             return
