@@ -194,6 +194,32 @@ async def test_paused_ended_and_future_ads_are_not_served(
     assert [s["ad"]["title"] for s in ad_items(await newsfeed(alice, limit=5))] == ["Paused"]
 
 
+@pytest.mark.parametrize("blocker", ["viewer", "advertiser"])
+async def test_no_ad_reaches_a_viewer_blocked_either_way_by_its_advertiser(
+    client: httpx.AsyncClient,
+    alice: FeedUser,
+    bob: FeedUser,
+    carol: FeedUser,
+    follow: Follow,
+    publish: Publish,
+    newsfeed: ReadFeed,
+    create_ad: CreateAd,
+    tune: Tune,
+    blocker: str,
+) -> None:
+    tune(ad_cadence=1)
+    await follow(alice, carol)
+    await publish(carol, "hello")
+    await create_ad(bob, title="From Bob")
+    assert [s["ad"]["title"] for s in ad_items(await newsfeed(alice, limit=5))] == ["From Bob"]
+    who, whom = (alice, bob) if blocker == "viewer" else (bob, alice)
+    answer = await client.post(f"{API}/users/{whom.id}/block", headers=who.headers)
+    assert answer.status_code == 204
+    assert ad_items(await newsfeed(alice, limit=5)) == []
+    await client.delete(f"{API}/users/{whom.id}/block", headers=who.headers)
+    assert [s["ad"]["title"] for s in ad_items(await newsfeed(alice, limit=5))] == ["From Bob"]
+
+
 async def test_a_budget_is_never_overspent_by_concurrent_feeds(
     client: httpx.AsyncClient,
     new_user: NewUser,

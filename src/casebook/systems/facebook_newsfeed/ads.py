@@ -5,7 +5,8 @@ URL a click leads to), target interests (none: it may run for anyone), a budget 
 and an active window. A feed slot gets the active ad whose interests best match the viewer's
 (`interests.interest_weights`: the sum of the viewer's weights over the ad's interests;
 untargeted ads score 0, targeted ads that match nothing are not eligible), best first, ties to
-the ad with more budget left, then the older ad.
+the ad with more budget left, then the older ad. An ad never reaches a viewer who blocked its
+advertiser or whom its advertiser blocked (the feed engine's blocks, both ways).
 
 Serving one ad is exact under concurrency:
 1. frequency cap — one upsert `shown = shown + 1 … WHERE shown < frequency_cap RETURNING`
@@ -36,10 +37,11 @@ from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import urlsplit
 
-from sqlalchemy import func, select, update
+from sqlalchemy import and_, exists, func, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from casebook.engines.feed.models import FeedBlock
 from casebook.platform.db import utcnow
 from casebook.platform.errors import InvalidInput, NotFound
 from casebook.systems.facebook_newsfeed import interests as interest_mod
@@ -52,7 +54,8 @@ CANDIDATES = 200
 """Most eligible ads scored for one feed page (best matches by the index first)."""
 UNTARGETED = "*"
 """The target row of an ad with no interests: it is a candidate for everyone."""
-API_PREFIX = "/api/facebook-newsfeed"
+SLUG = "facebook-newsfeed"
+API_PREFIX = f"/api/{SLUG}"
 
 
 class AdNotFound(NotFound):
@@ -153,16 +156,29 @@ def _active(now: datetime) -> list[Any]:
     ]
 
 
+def _not_blocked(viewer_id: int) -> Any:
+    """The ad's advertiser and the viewer have not blocked each other (two primary-key probes
+    of `feed_blocks` per candidate row)."""
+    return ~exists().where(
+        FeedBlock.system == SLUG,
+        or_(
+            and_(FeedBlock.blocker_id == viewer_id, FeedBlock.blocked_id == Ad.advertiser_id),
+            and_(FeedBlock.blocker_id == Ad.advertiser_id, FeedBlock.blocked_id == viewer_id),
+        ),
+    )
+
+
 async def candidates(
-    session: AsyncSession, weights: dict[str, float], now: datetime
+    session: AsyncSession, viewer_id: int, weights: dict[str, float], now: datetime
 ) -> list[tuple[Ad, float]]:
-    """Eligible ads for a viewer with interest `weights`, best match first. One indexed join
-    over the viewer's interests' target rows (O(matching ads)), at most `CANDIDATES` ads."""
+    """Eligible ads for `viewer_id` with interest `weights`, best match first, none of an
+    advertiser either side blocked. One indexed join over the viewer's interests' target rows
+    (O(matching ads)), at most `CANDIDATES` ads."""
     keys = [*weights, UNTARGETED]
     rows = await session.execute(
         select(Ad, AdTarget.interest)
         .join(AdTarget, AdTarget.ad_id == Ad.id)
-        .where(AdTarget.interest.in_(keys), *_active(now))
+        .where(AdTarget.interest.in_(keys), *_active(now), _not_blocked(viewer_id))
         .limit(CANDIDATES * 4)
     )
     scores: dict[int, float] = {}

@@ -94,7 +94,7 @@ async def newsfeed_page(
         positions, carry = slot_positions(since, len(page.items), settings.ad_cadence)
         if positions:
             weights = await interest_mod.interest_weights(session, settings, viewer_id)
-            candidates = await ads.candidates(session, weights, utcnow())
+            candidates = await ads.candidates(session, viewer_id, weights, utcnow())
     served = [(int(view["id"]), int(view["author"]["id"])) for view in page.items]
     slots: dict[int, dict[str, Any]] = {}
     async with platform.db.session(write=True) as session:
