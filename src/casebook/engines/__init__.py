@@ -17,6 +17,8 @@ ENGINE_MODEL_MODULES: tuple[str, ...] = (
     "casebook.engines.feed.models",
     "casebook.engines.messaging.models",
     "casebook.engines.feed.engagement_models",
+    "casebook.engines.matching.models",
+    "casebook.engines.matching.md_models",
 )
 
 
