@@ -11,6 +11,7 @@ from casebook.platform.settings import Settings
 
 if TYPE_CHECKING:
     from casebook.engines.ledger.verify import Report
+    from casebook.engines.matching.simulator import SimulationStats
     from casebook.platform.capacity import CapacityModel
 
 app = typer.Typer(
@@ -368,6 +369,92 @@ def bench(
     sys.path.insert(0, str(root))
     module = importlib.import_module(f"bench.{script.stem}")
     raise typer.Exit(module.main(list(ctx.args)))
+
+
+simulate_app = typer.Typer(help="Simulated activity on the systems.", no_args_is_help=True)
+app.add_typer(simulate_app, name="simulate")
+
+
+@simulate_app.command("trading")
+def simulate_trading(
+    venue: Annotated[str, typer.Option(help="The trading system's venue.")] = "stock-exchange",
+    duration: Annotated[float, typer.Option(help="Seconds to run.")] = 30.0,
+    rate: Annotated[float, typer.Option(help="Bot actions per second (at most).")] = 50.0,
+    seed: Annotated[int, typer.Option(help="Random seed: same seed, same run.")] = 1,
+    symbol: Annotated[
+        list[str] | None, typer.Option("--symbol", help="Trade only these symbols.")
+    ] = None,
+) -> None:
+    """Market makers and noise traders on a venue's books, through the venue API (in process).
+
+    Loads the system's demo listings when the venue lists nothing; prints progress each second."""
+    from casebook.platform.errors import Problem
+
+    settings = Settings()
+    asyncio.run(_migrate(settings))
+    try:
+        stats = asyncio.run(
+            _simulate_trading(
+                settings, venue, seed, tuple(symbol or ()), duration=duration, rate=rate
+            )
+        )
+    except Problem as problem:
+        typer.echo(f"error: {problem.detail}", err=True)
+        raise typer.Exit(1) from None
+    typer.echo(f"done: {stats.line()}")
+
+
+async def _simulate_trading(
+    settings: Settings,
+    venue_name: str,
+    seed: int,
+    symbols: tuple[str, ...],
+    *,
+    duration: float | None = None,
+    steps: int | None = None,
+    rate: float = 50.0,
+) -> SimulationStats:
+    """Start the venue's system in a platform of its own, then run the simulator on it."""
+    import importlib
+
+    from casebook.app import enabled_systems
+    from casebook.engines.matching import venue as venues
+    from casebook.engines.matching.simulator import Simulation, SimulationConfig, open_venue_account
+    from casebook.platform.context import Platform
+    from casebook.platform.errors import NotFound
+
+    chosen = [s for s in enabled_systems(settings, [venue_name]) if s.slug == venue_name]
+    if not chosen:
+        raise NotFound(f"{venue_name!r} is not a built system with a venue.")
+    system = chosen[0]
+    platform = Platform.start(settings)
+    try:
+        if system.on_startup:
+            await system.on_startup(platform)
+        venue = venues.get(platform, venue_name)
+        if not venue.listed and system.demo:
+            typer.echo(f"{venue_name} lists nothing: loading its demo listings…")
+            await system.demo(platform)
+        try:
+            # A venue with a trading gate (KYC) says how a bot becomes a trader there.
+            module = importlib.import_module(f"casebook.systems.{system.package}.simulation")
+            opener = module.open_bot_account
+        except ModuleNotFoundError as missing:
+            if missing.name != f"casebook.systems.{system.package}.simulation":
+                raise
+            opener = open_venue_account
+        simulation = Simulation(venue, SimulationConfig(seed=seed, symbols=symbols), opener=opener)
+        await simulation.setup()
+        typer.echo(
+            f"simulating {', '.join(i.symbol for i in simulation.instruments)} on {venue_name}"
+        )
+        return await simulation.run(
+            duration=duration, steps=steps, rate=rate, progress=lambda s: typer.echo(s.line())
+        )
+    finally:
+        if system.on_shutdown:
+            await system.on_shutdown(platform)
+        await platform.close()
 
 
 ledger_app = typer.Typer(help="The ledger engine's books.", no_args_is_help=True)

@@ -227,11 +227,15 @@ async def test_concurrent_account_openings_with_one_key_create_one_row(
         *(http.post("/accounts", json=body, headers=keyed("open-1")) for _ in range(10))
     )
     assert {r.status_code for r in responses} <= {201, 409}
-    assert await count(platform, User) == 1
+    async with platform.db.session() as session:
+        created = await session.scalar(
+            select(func.count()).select_from(User).where(User.email == body["email"])
+        )
+    assert created == 1
     replay = await http.post("/accounts", json=body, headers=keyed("open-1"))
     assert replay.status_code == 201
     async with platform.db.session() as session:
-        stored_id = await session.scalar(select(User.id))
+        stored_id = await session.scalar(select(User.id).where(User.email == body["email"]))
     assert replay.json() == {"id": str(stored_id)}, "the replay names the committed row"
     assert ledger.executions == 1
 

@@ -19,6 +19,7 @@ ENGINE_MODEL_MODULES: tuple[str, ...] = (
     "casebook.engines.feed.engagement_models",
     "casebook.engines.matching.models",
     "casebook.engines.matching.md_models",
+    "casebook.engines.matching.news",
 )
 
 

@@ -26,17 +26,17 @@ BUILT: tuple[str, ...] = (
     "facebook_timeline",
     "instagram",
     "stock_exchange",
+    "robinhood",
+    "zerodha",
+    "binance",
 )
 """Packages under `casebook.systems` that export `SYSTEM`; the rest of the catalogue is unbuilt."""
 
-IN_PROGRESS_MODEL_MODULES: tuple[str, ...] = (
-    "casebook.systems.binance.chain_models",
-    "casebook.systems.binance.dex_models",
-    "casebook.systems.binance.wallets",
-)
+IN_PROGRESS_MODEL_MODULES: tuple[str, ...] = ()
 """Model modules of systems whose parts exist and are tested but that are not registered yet
-(Binance: its chain, DEX and wallets come before the venue that completes it). Their tables are
-migrated with everything else, so the schema never depends on which modules a process imported."""
+(none now: Binance's chain, DEX and wallets preceded its venue and are registered). Their
+tables are migrated with everything else, so the schema never depends on which modules a process
+imported."""
 
 
 @cache

@@ -13,10 +13,12 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from fastapi import APIRouter, FastAPI
 
+from casebook.app import create_app
 from casebook.platform.context import Platform
 from casebook.platform.db import Database
 from casebook.platform.errors import install_problem_handlers
 from casebook.platform.idempotency import install_idempotency
+from casebook.platform.settings import Settings
 from casebook.systems.binance import keys
 from casebook.systems.binance.chain import Chain, TxView
 from casebook.systems.binance.dex import DEX_KINDS
@@ -56,6 +58,16 @@ class ClientWallet:
     ) -> tuple[dict[str, Any], str]:
         body = self.body(kind, nonce, **fields)
         return body, keys.sign(self.key, body)
+
+
+@pytest.fixture
+async def app(settings: Settings) -> AsyncIterator[FastAPI]:
+    """The platform WITHOUT the Binance system running: these tests drive their own Chain and
+    Wallets, on which the running system's block and wallet jobs would race (same tables).
+    The smallest built system stands in, for the platform and /api/auth."""
+    application = create_app(settings, only=["url-shortener"])
+    async with application.router.lifespan_context(application):
+        yield application
 
 
 @pytest.fixture

@@ -21,6 +21,8 @@ from casebook.systems.binance.chain import (
 from casebook.systems.binance.chain_models import ChainBalance, ChainTx
 from tests.systems.binance.conftest import ClientWallet, fund, produce
 
+pytestmark = pytest.mark.feature("binance", "dex")
+
 
 async def submit(db: Database, chain: Chain, body: dict[str, object], signature: str) -> str:
     async with db.session(write=True) as session:

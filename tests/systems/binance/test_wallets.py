@@ -19,6 +19,9 @@ from casebook.systems.binance.chain import Chain, balance
 from casebook.systems.binance.wallets import AssetPolicy, Wallets, WithdrawalUsage, wallets_router
 from tests.systems.binance.conftest import ClientWallet, fund, produce
 
+pytestmark = pytest.mark.feature("binance", "wallets")
+
+
 BTC = AssetPolicy(
     confirmations=2, withdrawal_fee=50, daily_withdrawal_limit=100_000, review_threshold=40_000
 )

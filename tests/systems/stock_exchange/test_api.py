@@ -39,13 +39,20 @@ async def test_listings_have_symbol_and_company_name(
     )
     assert refused.status_code == 403
     assert refused.json()["type"] == "/problems/stock-exchange/staff-only"
-    await list_aapl(client, officer)
-    again = await list_aapl(client, officer)  # idempotent
-    listings = (await client.get(f"{API}/instruments")).json()
+    # A symbol no other system lists at startup (Robinhood lists AAPL, Zerodha its INR shares).
+    listing = {"symbol": "NVDA", "company_name": "NVIDIA Corporation", "reference_price": "150.00"}
+    first = await client.post(f"{API}/instruments", json=listing, headers=officer.headers)
+    again = await client.post(f"{API}/instruments", json=listing, headers=officer.headers)
+    assert (first.status_code, again.status_code) == (201, 201)  # idempotent
+    listings = [x for x in (await client.get(f"{API}/instruments")).json() if x["symbol"] == "NVDA"]
     assert [(x["symbol"], x["company_name"], x["status"]) for x in listings] == [
-        ("AAPL", "Apple Inc.", "trading")
+        ("NVDA", "NVIDIA Corporation", "trading")
     ]
-    assert listings[0]["instrument_id"] == again["instrument_id"]
+    assert (
+        listings[0]["instrument_id"]
+        == first.json()["instrument_id"]
+        == again.json()["instrument_id"]
+    )
     assert listings[0]["reference_price"] == "150.00"
 
 

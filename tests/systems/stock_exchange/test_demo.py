@@ -26,8 +26,9 @@ async def test_demo_loads_idempotently(client: httpx.AsyncClient, platform: Plat
     assert holdings == {"AAPL": 18, "F": 5}
     me = (await client.get(f"{API}/me", headers=headers)).json()
     assert me["kyc_status"] == "verified"
-    listings = [x["symbol"] for x in (await client.get(f"{API}/instruments")).json()]
-    assert listings == ["AAPL", "F", "MSFT"]
+    listings = {x["symbol"] for x in (await client.get(f"{API}/instruments")).json()}
+    # The brokers on the exchange (Robinhood, Zerodha) list their own instruments at startup.
+    assert {"AAPL", "F", "MSFT"} <= listings
     depth = (await client.get(f"{API}/instruments/MSFT/depth")).json()
     assert (len(depth["bids"]), len(depth["asks"])) == (5, 5)
     assert depth["bids"][0]["price"] < depth["asks"][0]["price"]

@@ -19,7 +19,8 @@ HOUR = 3_600 * 10**9
 
 
 async def setup(platform: Platform, new_user_id: NewUserId) -> tuple[int, int, int]:
-    """Two members: Alpha (accounts 701) and Beta (702); instrument AAPL (npl 1)."""
+    """Two members: Alpha (accounts 701) and Beta (702); instrument RPTX (npl 1), a symbol no
+    system lists at startup."""
     alpha_user, beta_user = await new_user_id(), await new_user_id()
     instrument_id = new_id()
     async with platform.db.session() as session:
@@ -31,8 +32,8 @@ async def setup(platform: Platform, new_user_id: NewUserId) -> tuple[int, int, i
             MatchingInstrument(
                 id=instrument_id,
                 venue="stock-exchange",
-                symbol="AAPL",
-                base_asset="AAPL",
+                symbol="RPTX",
+                base_asset="RPTX",
                 quote_asset="USD",
                 tick_size=1,
                 lot_size=1,
@@ -122,7 +123,7 @@ async def test_settlement_report_per_member_and_instrument(
     alpha, beta = lines
     assert (alpha.member_name, alpha.symbol, beta.member_name) == (
         "Alpha Brokers",
-        "AAPL",
+        "RPTX",
         "Beta Capital",
     )
     # Alpha bought 10 @ 150.00 and 20 @ 149.00 as taker (2 bps), sold 5 @ 151.00 as taker.

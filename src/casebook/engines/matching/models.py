@@ -148,3 +148,18 @@ class MatchingSnapshot(Base):
     seq: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
     data: Mapped[bytes] = mapped_column(LargeBinary)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class MatchingLease(Base):
+    """Cluster mode (cluster.py): which process owns an instrument's book. `owner` is the
+    process's token; `epoch` grows by one at every takeover and fences the old owner's writes;
+    the owner pushes `expires_at` forward every few seconds, and any process may take the row
+    with one conditional UPDATE once it has passed."""
+
+    __tablename__ = "matching_leases"
+
+    venue: Mapped[str] = mapped_column(String(32), primary_key=True)
+    instrument_id: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
+    owner: Mapped[str] = mapped_column(String(64))
+    epoch: Mapped[int]
+    expires_at: Mapped[datetime]

@@ -28,6 +28,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from casebook.engines.ledger import AccountKind, Ledger, Transfer
+from casebook.engines.matching import cluster as clusters
 from casebook.engines.matching import md_live, recovery
 from casebook.engines.matching.book import OrderBook
 from casebook.engines.matching.errors import (
@@ -114,6 +115,9 @@ class VenueConfig:
     default_stp: SelfTrade = SelfTrade.EXPIRE_TAKER
     snapshot_every: int = 1000
     writer_max_batch: int = 256
+    cluster: clusters.ClusterConfig | None = None
+    """Cluster mode (cluster.py): several processes, each book owned by one through a lease.
+    None: embedded (this process owns every book) unless CASEBOOK_MATCHING_CLUSTER=1."""
 
 
 def _state_key(venue: str) -> str:
@@ -163,10 +167,15 @@ class Venue:
         self._symbols: dict[str, int] = {}
         self._marketdata: dict[int, MarketData] = {}
         self._listing = asyncio.Lock()
+        # Cluster hook: None in embedded mode (this process owns every book).
+        self.cluster = clusters.for_venue(self)
 
     # -- lifecycle ------------------------------------------------------------------------------
 
     async def open(self) -> None:
+        if self.cluster is not None:  # cluster hook: leases decide which books this process serves
+            await self.cluster.open()
+            return
         async with self.platform.db.session() as session:
             rows = await session.scalars(
                 select(MatchingInstrument).where(MatchingInstrument.venue == self.name)
@@ -182,9 +191,16 @@ class Venue:
                 log.warning("recovered order refused", order_id=order.id, problem=problem.detail)
 
     async def close(self) -> None:
+        if self.cluster is not None:  # cluster hook: drain, then give the leases up
+            await self.cluster.close()
         await self.writer.stop()
 
-    async def _load_instrument(self, session: AsyncSession, instrument: Instrument) -> None:
+    async def _load_instrument(
+        self, session: AsyncSession, instrument: Instrument, *, publish: bool = True
+    ) -> None:
+        """(Re)build the instrument's book from snapshot + journal and reset its market data;
+        `publish=False` (cluster hook: a replica of a book another process owns) keeps the reset
+        off the bus, where only the owner publishes."""
         book, seq = await recovery.rebuild_book(session, self.name, instrument.id)
         trades = await recovery.recent_trades(session, self.name, instrument.id, TAPE_SIZE)
         self.listed[instrument.id] = instrument
@@ -198,9 +214,9 @@ class Venue:
             md = self._marketdata[instrument.id] = MarketData(
                 self.name, instrument.id, tape_size=TAPE_SIZE
             )
-        await md_live.publish(
-            self.platform, md, md.reset_from_book(book, trades), npl=instrument.npl
-        )
+        update = md.reset_from_book(book, trades)
+        if publish:
+            await md_live.publish(self.platform, md, update, npl=instrument.npl)
 
     async def rebuild(self, instrument_ids: set[int]) -> None:
         """Rebuild these books from snapshot + journal (after a failed batch)."""
@@ -263,7 +279,8 @@ class Venue:
                 instrument = Instrument.of(row)
             if instrument.id not in self.listed:
                 async with self.platform.db.session() as reader:
-                    await self._load_instrument(reader, instrument)
+                    # Cluster hook: only the book's owner publishes its market data.
+                    await self._load_instrument(reader, instrument, publish=self.cluster is None)
         return self.listed[instrument.id]
 
     async def instrument(self, session: AsyncSession, symbol: str) -> Instrument:
@@ -484,9 +501,19 @@ class Venue:
         if not self.writer.running:
             raise VenueClosed("The venue is not accepting orders now; retry shortly.")
         instrument_id, command = await self.accept(order)
-        view = await self.writer.submit(instrument_id, command)
+        view = await self._submit(instrument_id, command)
         assert view is not None
         return view
+
+    async def _submit(
+        self, instrument_id: int, command: tuple[Any, ...], keep: tuple[bool, bool] | None = None
+    ) -> OrderView | None:
+        """Hand a command to the writer that owns its book. Cluster hook: another process's
+        book gets it over the bus (cluster.py; `keep` = keep the REPLACE's (price, qty) as the
+        owner's book has them)."""
+        if self.cluster is not None:
+            return await self.cluster.submit(instrument_id, command, keep)
+        return await self.writer.submit(instrument_id, command)
 
     async def accept(self, order: NewOrder) -> tuple[int, tuple[Any, ...]]:
         """The first half of `place`: validate, then insert the order (pending) with its hold in
@@ -572,7 +599,7 @@ class Venue:
         """Cancel the account's open order; its hold is released. OrderNotFound (404) for an
         order of another account; OrderNotOpen (409) when it is no longer open."""
         instrument_id = await self._resting(account_id, order_id)
-        view = await self.writer.submit(instrument_id, (CANCEL, order_id, account_id, 0))
+        view = await self._submit(instrument_id, (CANCEL, order_id, account_id, 0))
         assert view is not None
         return view
 
@@ -594,8 +621,10 @@ class Venue:
                 f"qty must be between {instrument.min_qty} and {instrument.max_qty} lots.",
                 field="qty",
             )
-        view = await self.writer.submit(
-            instrument_id, (REPLACE, order_id, account_id, new_price, new_qty, 0)
+        view = await self._submit(
+            instrument_id,
+            (REPLACE, order_id, account_id, new_price, new_qty, 0),
+            (price is None, qty is None),
         )
         assert view is not None
         return view
@@ -603,7 +632,7 @@ class Venue:
     async def end_of_day(self) -> None:
         """End the trading day: every resting DAY order expires (holds released)."""
         for instrument_id in list(self.books):
-            await self.writer.submit(instrument_id, (EXPIRE_DAY, 0))
+            await self._submit(instrument_id, (EXPIRE_DAY, 0))
 
     async def reject_unplaced(self, order_id: int, reason: str) -> None:
         """Mark an order that could not be applied rejected and release its hold (after its

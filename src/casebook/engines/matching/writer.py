@@ -43,6 +43,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from casebook.engines.ledger import MAX_BATCH, InsufficientFunds, Ledger, Outcome, Transfer
 from casebook.engines.matching import candles, journal
+from casebook.engines.matching.cluster import LeaseLost
 from casebook.engines.matching.errors import (
     OrderNotFound,
     OrderNotOpen,
@@ -180,6 +181,12 @@ class VenueWriter:
     async def _commit(self, batch: Sequence[_Pending]) -> None:
         try:
             outcomes, state = await self._write(batch)
+        except LeaseLost as lost:
+            # Cluster hook: another process owns these books now; nothing was applied or
+            # written, and the callers (cluster.submit) route the commands to the new owner.
+            for item in batch:
+                _settle(item, lost)
+            return
         except Exception as error:
             self.failed_batches += 1
             await self.venue.rebuild({item.instrument_id for item in batch})
@@ -216,6 +223,8 @@ class VenueWriter:
         venue = self.venue
         async with venue.platform.db.session(write=True) as session:
             state = _Batch(session=session, ledger=Ledger(session))
+            if venue.cluster is not None:  # cluster hook: only the lease holder writes a book
+                await venue.cluster.fence(session, {item.instrument_id for item in batch})
             order_ids = {
                 item.command[1] for item in batch if item.command[0] in (PLACE, CANCEL, REPLACE)
             }

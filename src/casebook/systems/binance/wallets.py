@@ -37,7 +37,7 @@ import hashlib
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, Protocol
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from fastapi import APIRouter, Body, Query
@@ -186,14 +186,28 @@ async def _create_linked(ledger: Ledger, transfers: list[Transfer]) -> None:
             raise refusal(outcome)
 
 
+class SpotLedger(Protocol):
+    """Where a user's spot balances live (the Binance system passes its venue accounts)."""
+
+    async def wallet(self, session: AsyncSession, user_id: int, asset: str) -> int:
+        """The ledger account id of the user's spot balance of `asset` (opened on first use)."""
+        ...
+
+    async def balances(self, session: AsyncSession, user_id: int) -> dict[str, dict[str, int]]:
+        """Per asset: total, locked, available."""
+        ...
+
+
 @dataclass
 class Wallets:
     """Deposits and withdrawals of the exchange on `chain`, per-asset `policies`, keys derived
-    from `secret` (the platform's signing key)."""
+    from `secret` (the platform's signing key). With `spot`, deposits credit and withdrawals hold
+    the accounts it names (the system's venue wallets) instead of `binance:user:<id>`/`spot`."""
 
     chain: Chain
     policies: Mapping[str, AssetPolicy]
     secret: str
+    spot: SpotLedger | None = None
 
     def policy(self, asset: str) -> AssetPolicy:
         found = self.policies.get(asset)
@@ -208,9 +222,17 @@ class Wallets:
 
     async def _accounts(self, session: AsyncSession, user_id: int, asset: str) -> tuple[int, ...]:
         ledger = Ledger(session)
-        spot = await ledger.open_account(
-            owner=user_owner(user_id), name="spot", currency=asset, kind=AccountKind.LIABILITY
-        )
+        if self.spot is not None:
+            spot_id = await self.spot.wallet(session, user_id, asset)
+        else:
+            spot_id = (
+                await ledger.open_account(
+                    owner=user_owner(user_id),
+                    name="spot",
+                    currency=asset,
+                    kind=AccountKind.LIABILITY,
+                )
+            ).id
         hot = await ledger.open_account(
             owner=OWNER,
             name=HOT_WALLET,
@@ -221,7 +243,7 @@ class Wallets:
         fees = await ledger.open_account(
             owner=OWNER, name=FEES, currency=asset, kind=AccountKind.REVENUE
         )
-        return spot.id, hot.id, fees.id
+        return spot_id, hot.id, fees.id
 
     # Deposits
 
@@ -563,6 +585,8 @@ class Wallets:
 
     async def balances(self, session: AsyncSession, user_id: int) -> dict[str, dict[str, int]]:
         """The user's spot balances: total (posted), locked (held) and available, per asset."""
+        if self.spot is not None:
+            return await self.spot.balances(session, user_id)
         accounts = await Ledger(session).accounts_of(user_owner(user_id))
         return {
             a.currency: {"total": a.posted, "locked": a.held, "available": a.available}

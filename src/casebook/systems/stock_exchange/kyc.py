@@ -22,7 +22,12 @@ from casebook.platform.errors import Forbidden, InvalidInput, NotFound
 from casebook.platform.ids import new_id
 from casebook.systems.stock_exchange.aml import is_frozen
 from casebook.systems.stock_exchange.errors import AccountFrozen, AlreadyDecided, KycRequired
-from casebook.systems.stock_exchange.models import ExchangeAccount, KycEvent, KycRecord
+from casebook.systems.stock_exchange.models import (
+    MAX_NOTE,
+    ExchangeAccount,
+    KycEvent,
+    KycRecord,
+)
 
 Verdict = Literal["verified", "rejected"]
 
@@ -127,3 +132,46 @@ async def can_trade(session: AsyncSession, account_id: int) -> None:
         raise KycRequired(f"Trading needs a verified identity: your KYC record {state}.")
     if await is_frozen(session, account_id):
         raise AccountFrozen("The account is frozen pending an AML review.")
+
+
+async def attest(session: AsyncSession, member_id: int, user_id: int, reference: str) -> KycRecord:
+    """A member vouches for its client's KYC (a broker that ran its own onboarding): the user's
+    record becomes `verified`, with an audit event "attested by member <id>" carrying the
+    member's own reference. The user must be a trader of that member.
+
+    Raises Forbidden (the user is not the member's trader), InvalidInput (empty reference).
+    Idempotent: attesting a verified record adds nothing."""
+    if not 1 <= len(reference) <= 200:
+        raise InvalidInput("reference is 1-200 characters.", field="reference")
+    trader = await session.scalar(
+        select(ExchangeAccount.user_id)
+        .where(ExchangeAccount.user_id == user_id, ExchangeAccount.member_id == member_id)
+        .limit(1)
+    )
+    if trader is None:
+        raise Forbidden("A member attests only its own clients' KYC.")
+    record = await session.scalar(
+        select(KycRecord).where(KycRecord.user_id == user_id).with_for_update()
+    )
+    if record is not None and record.status == "verified":
+        return record
+    now = utcnow()
+    if record is None:
+        record = KycRecord(user_id=user_id, legal_name="", country="", document_number=reference)
+        session.add(record)
+    record.status = "verified"
+    record.submitted_at = now
+    record.decided_by = None
+    record.decided_at = now
+    session.add(
+        KycEvent(
+            id=new_id(),
+            user_id=user_id,
+            action="attested",
+            actor_id=member_id,
+            note=f"attested by member {member_id}: {reference}"[:MAX_NOTE],
+            at=now,
+        )
+    )
+    await session.flush()
+    return record

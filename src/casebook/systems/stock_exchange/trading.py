@@ -57,7 +57,7 @@ def price_text(instrument: Instrument, ticks: int) -> str:
 
 
 async def list_company(
-    venue: Venue, symbol: str, company_name: str, reference_price: Decimal
+    venue: Venue, symbol: str, company_name: str, reference_price: Decimal, quote: str = QUOTE
 ) -> tuple[Instrument, Listing]:
     """List a company (idempotent by symbol): the venue instrument, then our listing row, each
     committed in its own transaction (the venue commits a listing alone, so the caller must not
@@ -65,7 +65,7 @@ async def list_company(
     spec = InstrumentSpec(
         symbol=symbol,
         base_asset=symbol,
-        quote_asset=QUOTE,
+        quote_asset=quote,
         maker_fee_bps=MAKER_FEE_BPS,
         taker_fee_bps=TAKER_FEE_BPS,
         reference_price=int(reference_price * QUOTE_SCALE),
