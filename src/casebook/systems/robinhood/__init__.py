@@ -7,9 +7,11 @@ from casebook.systems import catalog_entry
 from casebook.systems.robinhood.api import router
 from casebook.systems.robinhood.capacity import CAPACITY
 from casebook.systems.robinhood.house import start, stop
+from casebook.systems.robinhood.pages import router as pages_router
 
 SYSTEM = catalog_entry("robinhood").attach(
     api=router,
+    pages=pages_router,
     capacity=CAPACITY,
     on_startup=start,
     on_shutdown=stop,
