@@ -63,6 +63,10 @@ def serve(
             )
             raise typer.Exit(2)
     if workers > 1:
+        # Each worker would otherwise own every order book of the matching engine: N books per
+        # instrument. In cluster mode one worker at a time owns each (a lease) and the others
+        # route commands to it over the bus (Redis: required above for the trading systems).
+        os.environ.setdefault("CASEBOOK_MATCHING_CLUSTER", "1")
         # Migrate and seed once here so the workers do not race each other to do it.
         if settings.migrates_on_start:
             asyncio.run(_migrate(settings))

@@ -272,6 +272,24 @@ async def test_cluster_mode_needs_a_shared_bus(platform: Platform) -> None:
         venues.get(platform, VENUE)
 
 
+def test_the_environment_turns_cluster_mode_on(
+    platform: Platform, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`casebook serve --workers N` sets CASEBOOK_MATCHING_CLUSTER=1 so N workers never each own
+    every book: the variable alone asks for a cluster (refused without a shared bus)."""
+    from casebook.engines.matching import cluster
+
+    monkeypatch.delenv(cluster.ENV, raising=False)
+    venue = Venue(platform, VenueConfig(venue=VENUE))
+    assert venue.cluster is None and cluster.for_venue(venue) is None
+    monkeypatch.setenv(cluster.ENV, "1")
+    if platform.redis is None:
+        with pytest.raises(ValueError, match="Redis"):
+            cluster.for_venue(venue)
+    else:
+        assert isinstance(cluster.for_venue(venue), cluster.Cluster)
+
+
 def test_cluster_timings_are_checked() -> None:
     with pytest.raises(ValueError):
         ClusterConfig(lease_seconds=1.0, renew_seconds=1.0)
