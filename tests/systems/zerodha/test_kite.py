@@ -1,8 +1,10 @@
 """The official `kiteconnect` client against Casebook's Kite Connect compatible API: the login
 flow, orders (place, modify, cancel, history, trades), portfolio, margins, quotes, candles,
 the instruments dump and Kite's error envelope. The client speaks `requests`, so the app is
-served by a real uvicorn server (through `kite_origin`, whose root is the Kite API) and the
-client runs in a worker thread."""
+served by a real uvicorn server and the client runs in a worker thread. The client's root is
+Casebook's own origin, as `casebook serve` offers it (the Kite fast path serves requests that
+carry `X-Kite-Version`); test_gtt.py drives the same client through `kite_origin`, the
+dedicated-origin deployment."""
 
 from __future__ import annotations
 
@@ -22,7 +24,6 @@ from kiteconnect import exceptions as kite_errors
 from casebook.engines.ledger.verify import verify
 from casebook.engines.matching.venue import Venue
 from casebook.platform.context import Platform
-from casebook.systems.zerodha.kite import kite_origin
 from tests.servers import serve_in_loop
 from tests.systems.zerodha.conftest import API, Client, onboarded
 
@@ -31,7 +32,7 @@ pytestmark = pytest.mark.feature("zerodha", "algo-trading")
 
 @pytest.fixture
 async def kite_root(app: FastAPI, zerodha: Venue) -> AsyncIterator[str]:
-    async with serve_in_loop(kite_origin(app)) as base:
+    async with serve_in_loop(app) as base:
         yield base
 
 
@@ -240,3 +241,18 @@ async def test_a_wrong_checksum_or_unknown_app_gets_no_session(
     )
     assert answer.status_code == 200 and answer.json()["status"] == "success"
     assert answer.json()["data"]["access_token"]
+
+
+async def test_only_requests_that_say_kite_reach_the_kite_api_at_the_root(
+    client: httpx.AsyncClient, zerodha: Venue
+) -> None:
+    """The root of Casebook's origin serves Kite's paths only to requests carrying
+    `X-Kite-Version`; the console's own URL space is untouched for everyone else."""
+    kite = await client.get("/user/profile", headers={"X-Kite-Version": "3"})
+    assert kite.status_code == 403
+    assert kite.json()["error_type"] == "TokenException"
+    plain = await client.get("/user/profile")
+    assert plain.status_code == 404
+    assert plain.headers["content-type"].startswith("application/problem+json")
+    health = await client.get("/api/auth/me", headers={"X-Kite-Version": "3"})
+    assert health.status_code == 401  # /api/ paths are never rewritten

@@ -7,6 +7,7 @@ from casebook.systems import catalog_entry
 from casebook.systems.zerodha.api import router
 from casebook.systems.zerodha.capacity import CAPACITY
 from casebook.systems.zerodha.demo import load_demo
+from casebook.systems.zerodha.kite import kite_fast_path
 from casebook.systems.zerodha.pages import router as pages_router
 from casebook.systems.zerodha.runtime import start, stop
 from casebook.systems.zerodha.ticker import router as ticker_router
@@ -15,6 +16,7 @@ SYSTEM = catalog_entry("zerodha").attach(
     api=router,
     pages=pages_router,
     realtime=ticker_router,
+    fast_path=kite_fast_path,
     capacity=CAPACITY,
     demo=load_demo,
     on_startup=start,

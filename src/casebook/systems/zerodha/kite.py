@@ -843,6 +843,36 @@ def kite_origin(app: ASGIApp) -> ASGIApp:
     return origin
 
 
+KITE_HEADER = b"x-kite-version"
+
+
+def kite_fast_path(platform: Any, app: ASGIApp) -> ASGIApp:
+    """The Kite API at the root of Casebook's own origin, for requests that say they are Kite's.
+
+    Kite Connect clients send `X-Kite-Version` on every request (the official ones always do;
+    Kite itself requires it) and, having dropped their root's path, ask for `/orders`,
+    `/portfolio/holdings`, `/session/token`… at the origin's root. A request with that header
+    whose path is not already under `/api/` is served from `/api/zerodha/kite<path>`; every other
+    request passes untouched. So `KiteConnect(api_key, root="http://127.0.0.1:8000")` works
+    against `casebook serve` on its one port. O(number of headers) per request."""
+
+    async def front(
+        scope: MutableMapping[str, Any],
+        receive: Callable[[], Awaitable[Any]],
+        send: Callable[[Any], Awaitable[None]],
+    ) -> None:
+        path = scope.get("path", "")
+        if not path.startswith("/api/") and any(
+            name == KITE_HEADER for name, _ in scope.get("headers", ())
+        ):
+            scope = dict(scope)
+            scope["path"] = MOUNT + path
+            scope["raw_path"] = MOUNT.encode() + scope.get("raw_path", path.encode())
+        await app(scope, receive, send)
+
+    return front
+
+
 # -- GTT ------------------------------------------------------------------------------------------
 
 
