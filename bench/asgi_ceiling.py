@@ -48,9 +48,19 @@ class AsgiCeiling(ScratchProcess):
     Raises RuntimeError when the server does not come up."""
 
     def __init__(
-        self, *, workers: int = 1, cpus: str | None = None, server: str = "granian"
+        self,
+        *,
+        workers: int = 1,
+        cpus: str | None = None,
+        server: str = "granian",
+        app: str = "bench.asgi_ceiling:app",
+        ready_status: int = 302,
     ) -> None:
+        """`app` is the ASGI callable to serve ("module:attribute"); `ready_status` what it
+        answers a GET of / with once it is up."""
         super().__init__(Path(tempfile.mkdtemp(prefix="casebook-bench-asgi-")))
+        self._app = app
+        self._ready_status = ready_status
         self._workers = workers
         self._cpus = cpus
         self._server = server
@@ -63,10 +73,10 @@ class AsgiCeiling(ScratchProcess):
     def __enter__(self) -> AsgiCeiling:
         # The same settings `casebook serve` passes to the server.
         if self._server == "uvicorn":
-            serve = ["-m", "uvicorn", "bench.asgi_ceiling:app", "--no-access-log"]
+            serve = ["-m", "uvicorn", self._app, "--no-access-log"]
             serve += ["--host", "127.0.0.1"]
         else:
-            serve = ["-m", "granian", "bench.asgi_ceiling:app", "--interface", "asgi"]
+            serve = ["-m", "granian", self._app, "--interface", "asgi"]
             serve += ["--loop", "uvloop", "--host", "127.0.0.1", "--no-access-log"]
         command = [
             *pinned(self._cpus),
@@ -88,15 +98,15 @@ class AsgiCeiling(ScratchProcess):
         except RuntimeError as exc:
             output = (self._root / "server.log").read_text(errors="replace")
             self.__exit__(None, None, None)
-            raise RuntimeError(f"uvicorn did not start ({exc}):\n{output}") from None
+            raise RuntimeError(f"{self._server} did not start ({exc}):\n{output}") from None
         return self
 
     def _wait_until_serving(self, timeout_s: float = 30.0) -> None:
-        """With several workers the port opens before they are ready; wait for a 302."""
+        """With several workers the port opens before they are ready; wait for an answer."""
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
             try:
-                if httpx.get(self.url, timeout=5).status_code == 302:
+                if httpx.get(self.url, timeout=5).status_code == self._ready_status:
                     return
             except httpx.HTTPError:
                 pass
