@@ -500,3 +500,36 @@ def test_restore_refuses_a_body_that_does_not_match_its_header() -> None:
     data[5 + 16] = 9  # claims 9 open orders
     with pytest.raises(SnapshotError):
         OrderBook.restore(bytes(data))
+
+
+def test_the_ids_seen_are_bounded_and_old_ids_stay_rejected() -> None:
+    """The duplicate check forgets ids more than the window below the newest, amortised; those
+    ids (and any older id never seen) are still refused, and a snapshot keeps the floor."""
+    book = OrderBook(7, seen_window=1_000)
+    for order_id in range(1, 200_001):
+        out = place(book, order_id, 1, BUY, 100, 1, tif=IOC)
+        assert out[0][0] == CANCELLED  # nothing to trade against: the IOC expires
+    assert book.ids_remembered <= 65_536  # pruned each time the set reaches 65,536 ids
+    assert place(book, 150_000, 1, BUY, 100, 1)[0][:2] == (REJECTED, 150_000)  # forgotten id
+    assert place(book, 199_999, 1, BUY, 100, 1)[0][:2] == (REJECTED, 199_999)  # remembered
+    restored = OrderBook.restore(book.snapshot(), seen_window=1_000)
+    assert restored.ids_remembered == book.ids_remembered
+    assert place(restored, 150_001, 1, BUY, 100, 1)[0][:2] == (REJECTED, 150_001)
+    assert place(restored, 200_001, 1, BUY, 100, 1)[0][:2] == (RESTED, 200_001)
+    assert place(book, 200_001, 1, BUY, 100, 1)[0][:2] == (RESTED, 200_001)
+    assert restored.snapshot() == book.snapshot()
+
+
+def test_a_version_1_snapshot_still_restores() -> None:
+    import struct
+    import zlib
+    from array import array
+
+    body = array("q", [5, 9, 1, 100, 3, GTC, 0, NONE])  # one resting sell order
+    body.extend([3, 2])  # ids seen 3 and 5, delta-coded
+    header = struct.pack("<4sBqqqq", b"CBOB", 1, 42, 6, 1, 2)
+    book = OrderBook.restore(header + zlib.compress(body.tobytes()))
+    assert book.instrument_id == 42 and book.trade_seq == 6
+    assert list(book.open_orders()) == [(5, 9, 1, 100, 3, GTC, 0, NONE)]
+    assert place(book, 3, 1, BUY, 90, 1)[0][:2] == (REJECTED, 3)
+    assert place(book, 4, 1, BUY, 90, 1)[0][:2] == (RESTED, 4)

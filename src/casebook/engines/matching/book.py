@@ -104,9 +104,20 @@ def _valid_combinations() -> dict[tuple[Any, ...], tuple[int, int, int, int]]:
 _PLACE_COMBOS = _valid_combinations()
 
 _SNAPSHOT_MAGIC = b"CBOB"
-_SNAPSHOT_VERSION = 1
-_SNAPSHOT_HEADER = Struct("<4sBqqqq")
-"""magic, version, instrument_id, trade_seq, open orders, ids seen."""
+_SNAPSHOT_VERSION = 2
+_SNAPSHOT_HEADER = Struct("<4sBqqqqqq")
+"""magic, version, instrument_id, trade_seq, open orders, ids seen, seen floor, next prune."""
+_SNAPSHOT_HEADER_V1 = Struct("<4sBqqqq")
+"""Version 1 (no floor: every id ever seen was kept); still read."""
+
+SEEN_WINDOW = 86_400_000 << 22
+"""How far below the newest order id seen the book still remembers ids: 24 hours of the
+platform's Snowflake ids (ms << 22). Older ids are rejected as duplicates without being stored,
+which bounds the set (and the snapshot) by the ids of one day. Order ids are minted when an
+order is accepted and reach the book milliseconds later (or, after a crash, at recovery, before
+any newer order), so no genuine order is ever that far behind the newest."""
+_MIN_PRUNE = 65_536
+"""The fewest ids the set holds before a prune is considered."""
 _ORDER_FIELDS = 8
 """order_id, account_id, side, price, open_qty, tif, flags, stp (a snapshot's order record)."""
 
@@ -118,14 +129,29 @@ class SnapshotError(ValueError):
 class OrderBook:
     """One instrument's book. Not thread-safe: one writer owns it (the venue's writer task)."""
 
-    __slots__ = ("_keys", "_levels", "_orders", "_seen", "_trade_seq", "instrument_id")
+    __slots__ = (
+        "_floor",
+        "_keys",
+        "_levels",
+        "_orders",
+        "_prune_at",
+        "_seen",
+        "_seen_window",
+        "_trade_seq",
+        "instrument_id",
+    )
 
-    def __init__(self, instrument_id: int) -> None:
+    def __init__(self, instrument_id: int, seen_window: int = SEEN_WINDOW) -> None:
+        """`seen_window`: see SEEN_WINDOW (tests pass a small one to watch the pruning)."""
         self.instrument_id = instrument_id
         self._orders: dict[int, list[Any]] = {}
         self._levels: tuple[dict[int, list[Any]], dict[int, list[Any]]] = ({}, {})
         self._keys: tuple[list[int], list[int]] = ([], [])
         self._seen: set[int] = set()
+        self._seen_window = seen_window
+        self._floor = 0
+        """Every id at or below it counts as seen (duplicate) without being in `_seen`."""
+        self._prune_at = _MIN_PRUNE
         self._trade_seq = 0
 
     # -- state ---------------------------------------------------------------------------------
@@ -270,9 +296,11 @@ class OrderBook:
         else:
             lim = -price if side == _BUY else price
         seen = self._seen
-        if order_id in seen:
+        if order_id in seen or order_id <= self._floor:
             out.append((REJECTED, order_id, account_id, _J_DUPLICATE, ts))
             return
+        if len(seen) >= self._prune_at:
+            self._prune()
         okeys = self._keys[side ^ 1]
         crosses = okeys and okeys[-1] >= lim
         if crosses:
@@ -406,11 +434,28 @@ class OrderBook:
             del self._orders[order[0]]
             out.append((CANCELLED, order[0], order[1], order[2], order[3], order[4], _R_DAY, 1, ts))
 
+    def _prune(self) -> None:
+        """Forget the ids more than the window below the newest seen; they stay rejected
+        through the floor. Runs when the set has doubled since the last prune: O(ids seen) then,
+        amortised O(1) a placement. A pure function of the commands, so deterministic."""
+        seen = self._seen
+        floor = max(seen) - self._seen_window
+        if floor > self._floor:
+            self._floor = floor
+            seen.difference_update([i for i in seen if i <= floor])
+        self._prune_at = max(_MIN_PRUNE, 2 * len(seen))
+
+    @property
+    def ids_remembered(self) -> int:
+        """How many order ids the duplicate check holds now."""
+        return len(self._seen)
+
     # -- snapshots -----------------------------------------------------------------------------
 
     def snapshot(self) -> bytes:
         """The book's whole state as bytes: resting orders in price-time order, the trade seq
-        and every order id seen (duplicates stay rejected after a restore). Versioned; the order
+        and the order ids remembered with the floor below which every id counts as seen
+        (duplicates stay rejected after a restore; SEEN_WINDOW). Versioned; the order
         records and the delta-coded sorted ids are zlib-compressed. O(orders + ids seen)."""
         records = array("q")
         for record in self.open_orders():
@@ -427,23 +472,35 @@ class OrderBook:
             self._trade_seq,
             len(self._orders),
             len(ids),
+            self._floor,
+            self._prune_at,
         )
         return header + zlib.compress(records.tobytes() + deltas.tobytes(), 1)
 
     @classmethod
-    def restore(cls, data: bytes) -> OrderBook:
+    def restore(cls, data: bytes, seen_window: int = SEEN_WINDOW) -> OrderBook:
         """The book a `snapshot()` was taken of; it continues exactly like the original.
 
         Raises SnapshotError for bytes that are not a snapshot of this version."""
-        size = _SNAPSHOT_HEADER.size
-        if len(data) < size:
+        if len(data) < _SNAPSHOT_HEADER_V1.size:
             raise SnapshotError("too short for a snapshot header")
-        magic, version, instrument_id, trade_seq, n_orders, n_ids = _SNAPSHOT_HEADER.unpack(
-            data[:size]
-        )
-        if magic != _SNAPSHOT_MAGIC:
+        if data[:4] != _SNAPSHOT_MAGIC:
             raise SnapshotError("not an order book snapshot")
-        if version != _SNAPSHOT_VERSION:
+        version = data[4]
+        floor, prune_at = 0, _MIN_PRUNE
+        if version == _SNAPSHOT_VERSION:
+            size = _SNAPSHOT_HEADER.size
+            if len(data) < size:
+                raise SnapshotError("too short for a snapshot header")
+            _, _, instrument_id, trade_seq, n_orders, n_ids, floor, prune_at = (
+                _SNAPSHOT_HEADER.unpack(data[:size])
+            )
+        elif version == 1:
+            size = _SNAPSHOT_HEADER_V1.size
+            _, _, instrument_id, trade_seq, n_orders, n_ids = _SNAPSHOT_HEADER_V1.unpack(
+                data[:size]
+            )
+        else:
             raise SnapshotError(f"snapshot version {version} is not supported")
         try:
             body = zlib.decompress(data[size:])
@@ -455,8 +512,10 @@ class OrderBook:
         values.frombytes(body)
         if sys.byteorder != "little":
             values.byteswap()
-        book = cls(instrument_id)
+        book = cls(instrument_id, seen_window)
         book._trade_seq = trade_seq
+        book._floor = floor
+        book._prune_at = prune_at
         split = n_orders * _ORDER_FIELDS
         for start in range(0, split, _ORDER_FIELDS):
             order: list[Any] = values[start : start + _ORDER_FIELDS].tolist()
