@@ -1,7 +1,12 @@
 """Start and stop the Stock Exchange in a process: its venue of the matching engine, gated by
-KYC/AML (`kyc.can_trade`), with the surveillance desk listening to every committed batch."""
+KYC/AML (`kyc.can_trade`), with the surveillance desk listening to every committed batch, and
+the daily close that expires DAY orders."""
 
 from __future__ import annotations
+
+import contextlib
+from datetime import UTC, datetime, time, timedelta
+from typing import Any
 
 from casebook.engines.matching import mount
 from casebook.engines.matching import venue as matching
@@ -11,6 +16,38 @@ from casebook.systems.stock_exchange.monitor import Surveillance
 
 VENUE = "stock-exchange"
 _DESK = "stock-exchange:surveillance"
+CLOSE_JOB = "stock-exchange.close"
+SESSION_CLOSE = time(21, 0, tzinfo=UTC)
+"""The daily close: 16:00 in New York in winter (the exchange keeps one UTC time all year)."""
+
+
+def next_close(now: datetime) -> datetime:
+    """The first close strictly after `now` (aware)."""
+    today = datetime.combine(now.astimezone(UTC).date(), SESSION_CLOSE)
+    return today if today > now else today + timedelta(days=1)
+
+
+async def schedule_close(platform: Platform, now: datetime | None = None) -> str:
+    """Enqueue the next close, keyed by its date, so a cluster runs one a day however many
+    processes schedule it."""
+    now = now or datetime.now(UTC)
+    close = next_close(now)
+    return await platform.jobs.enqueue(
+        CLOSE_JOB,
+        {"close": close.isoformat()},
+        key=close.date().isoformat(),
+        delay=(close - now).total_seconds(),
+    )
+
+
+async def close_session(platform: Platform, payload: dict[str, Any]) -> None:
+    """The close: every instrument's DAY orders expire (EXPIRE_DAY through the writer that owns
+    the book, which releases their holds), then the next close is scheduled. Running it twice
+    changes nothing the second time: no DAY order is left to expire."""
+    try:
+        await exchange(platform).end_of_day()
+    finally:
+        await schedule_close(platform)
 
 
 async def start(platform: Platform) -> None:
@@ -18,6 +55,10 @@ async def start(platform: Platform) -> None:
     desk = Surveillance(platform.db)
     venue.listeners.append(desk.on_commit)
     platform.state[_DESK] = desk
+    # A second start in a running process (tests restart the venue) finds the handler there.
+    with contextlib.suppress(ValueError, RuntimeError):
+        platform.jobs.register(CLOSE_JOB, close_session, retries=3)
+    await schedule_close(platform)
 
 
 async def stop(platform: Platform) -> None:
