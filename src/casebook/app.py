@@ -77,10 +77,18 @@ def create_app(settings: Settings | None = None, *, only: Sequence[str] = ()) ->
             for system in systems:
                 if system.demo:
                     await system.demo(platform)
+        if settings.simulate_trading:
+            from casebook.simulate import start_in_app
+
+            await start_in_app(platform, systems, settings.simulate_trading)
         log.info("started", systems=[s.slug for s in systems], database=platform.db.engine.url)
         try:
             yield
         finally:
+            if settings.simulate_trading:
+                from casebook.simulate import stop_in_app
+
+                await stop_in_app(platform)
             for system in reversed(systems):
                 if system.on_shutdown:
                     await system.on_shutdown(platform)

@@ -34,6 +34,13 @@ def serve(
             "protocol on uvloop + httptools)."
         ),
     ] = "granian",
+    simulate: Annotated[
+        float,
+        typer.Option(
+            help="Run market-maker and noise-trader bots on every trading venue served, at "
+            "this many actions a second each (0: off; one worker only)."
+        ),
+    ] = 0.0,
 ) -> None:
     """Serve every built system (or --only some) on one port, migrating the database first."""
     import json
@@ -43,6 +50,19 @@ def serve(
     if server not in ("granian", "uvicorn"):
         typer.echo(f"--server must be granian or uvicorn, not {server!r}.", err=True)
         raise typer.Exit(2)
+    if simulate:
+        if not 0 < simulate <= 1000:
+            typer.echo("--simulate must be between 0 and 1000 actions a second.", err=True)
+            raise typer.Exit(2)
+        if workers > 1:
+            # Each worker would run bots of its own on the same books.
+            typer.echo(
+                "--simulate runs the bots inside the server: serve with --workers 1, or run "
+                "`casebook simulate trading` beside a cluster.",
+                err=True,
+            )
+            raise typer.Exit(2)
+        os.environ["CASEBOOK_SIMULATE_TRADING"] = str(simulate)
     settings = Settings()
     if only:
         # uvicorn's workers build the app from the environment, so the choice travels there.
@@ -419,13 +439,11 @@ async def _simulate_trading(
     rate: float = 50.0,
 ) -> SimulationStats:
     """Start the venue's system in a platform of its own, then run the simulator on it."""
-    import importlib
-
     from casebook.app import enabled_systems
     from casebook.engines.matching import venue as venues
-    from casebook.engines.matching.simulator import Simulation, SimulationConfig, open_venue_account
     from casebook.platform.context import Platform
     from casebook.platform.errors import NotFound
+    from casebook.simulate import has_venue, simulate
 
     chosen = [s for s in enabled_systems(settings, [venue_name]) if s.slug == venue_name]
     if not chosen:
@@ -435,25 +453,24 @@ async def _simulate_trading(
     try:
         if system.on_startup:
             await system.on_startup(platform)
+        if not has_venue(platform, system):
+            raise NotFound(f"{venue_name!r} is not a built system with a venue.")
         venue = venues.get(platform, venue_name)
         if not venue.listed and system.demo:
             typer.echo(f"{venue_name} lists nothing: loading its demo listings…")
             await system.demo(platform)
-        try:
-            # A venue with a trading gate (KYC) says how a bot becomes a trader there.
-            module = importlib.import_module(f"casebook.systems.{system.package}.simulation")
-            opener = module.open_bot_account
-        except ModuleNotFoundError as missing:
-            if missing.name != f"casebook.systems.{system.package}.simulation":
-                raise
-            opener = open_venue_account
-        simulation = Simulation(venue, SimulationConfig(seed=seed, symbols=symbols), opener=opener)
-        await simulation.setup()
-        typer.echo(
-            f"simulating {', '.join(i.symbol for i in simulation.instruments)} on {venue_name}"
-        )
-        return await simulation.run(
-            duration=duration, steps=steps, rate=rate, progress=lambda s: typer.echo(s.line())
+        return await simulate(
+            platform,
+            system,
+            seed=seed,
+            symbols=symbols,
+            rate=rate,
+            duration=duration,
+            steps=steps,
+            on_ready=lambda sim: typer.echo(
+                f"simulating {', '.join(i.symbol for i in sim.instruments)} on {venue_name}"
+            ),
+            progress=lambda s: typer.echo(s.line()),
         )
     finally:
         if system.on_shutdown:

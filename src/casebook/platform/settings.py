@@ -53,6 +53,10 @@ class Settings(BaseSettings):
     password_hash_memory_kib: int = Field(default=65536, ge=8)
     password_hash_parallelism: int = Field(default=4, ge=1)
 
+    simulate_trading: float = Field(default=0.0, ge=0.0, le=1000.0)
+    """Bot actions a second on each trading venue served (`casebook serve --simulate`), from
+    the matching engine's market simulator running inside the server; 0 is off."""
+
     trusted_country_header: str = "cf-ipcountry"
     messaging_vapid_private_key: SecretStr | None = None
     """Web Push VAPID key of the messaging engine (PEM), the same in every process; unset means

@@ -4,6 +4,8 @@ and a gated venue trades only through the opener it is given."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -166,3 +168,49 @@ async def test_simulate_trading_on_the_stock_exchange_trades_as_verified_members
     assert verified is not None and verified >= 3
     assert washes == 0
     assert report.ok, report.breaks
+
+
+async def test_serve_with_simulate_runs_the_bots_inside_the_server(settings: Settings) -> None:
+    """`casebook serve --simulate R`: the app starts the simulator on each served venue after
+    the demo data, trades appear while it serves, and shutdown stops the bots before the venues
+    (the ledger still verifies)."""
+    import asyncio
+
+    from casebook.app import create_app
+    from casebook.engines.ledger.verify import verify
+
+    served = settings.model_copy(
+        update={"simulate_trading": 200.0, "demo_data": True, "systems": ["stock-exchange"]}
+    )
+    app = create_app(served)
+    async with app.router.lifespan_context(app):
+        platform = app.state.platform
+        trades = 0
+        async with asyncio.timeout(20):
+            while trades < 3:
+                await asyncio.sleep(0.1)
+                async with platform.db.session() as session:
+                    trades = int(
+                        await session.scalar(select(func.count()).select_from(MatchingTrade)) or 0
+                    )
+    db = Database(settings.resolved_database_url)
+    try:
+        async with db.session() as session:
+            report = await verify(session)
+    finally:
+        await db.dispose()
+    assert report.ok, report.breaks
+
+
+def test_serve_refuses_simulate_with_several_workers(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from typer.testing import CliRunner
+
+    from casebook.cli import app
+
+    monkeypatch.setenv("CASEBOOK_VAR_DIR", str(tmp_path))
+    monkeypatch.setenv("CASEBOOK_SYSTEMS", "[]")
+    result = CliRunner().invoke(app, ["serve", "--workers", "2", "--simulate", "5"])
+    assert result.exit_code == 2
+    assert "--workers 1" in result.output
