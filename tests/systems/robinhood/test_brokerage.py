@@ -47,14 +47,16 @@ async def house_account(platform: Platform, name: str, currency: str) -> int:
 async def settled(platform: Platform, order_id: int, status: str) -> Order:
     """The order once the venue listener (which runs after the writer's commit, so after the
     exchange call returned) has brought it to `status`; fails after 2 s."""
+    seen = "missing"
     for _ in range(200):
         async with platform.db.session() as session:
             order = await session.get(Order, order_id)
             assert order is not None
             if order.status == status:
                 return order
+            seen = order.status
         await asyncio.sleep(0.01)
-    raise AssertionError(f"order {order_id} is {order.status}, not {status}")
+    raise AssertionError(f"order {order_id} is {seen}, not {status}")
 
 
 async def assert_books(platform: Platform, venue: Venue, symbol: str = "AAPL") -> None:
@@ -105,6 +107,7 @@ async def test_fractional_buy_charges_exactly_the_fraction_and_the_house_keeps_t
     assert order.amount == 37_500  # 2.5 x $150.00, no commission
     assert await balances(platform, alice) == (100_000 - 37_500, 2_500_000)
     assert await house_account(platform, "inventory", "AAPL") == 500_000
+    assert order.venue_order_id is not None
     async with platform.db.session() as session:
         view = await started.order(session, house.house(platform).account_id, order.venue_order_id)
     assert view.fees_paid > 0  # the exchange's fee is the house's, not the customer's
@@ -271,7 +274,7 @@ async def test_reconcile_settles_an_order_whose_settlement_was_lost(
             1001,
             OrderRequest("AAPL", "buy", micro_shares=MICRO),
         )
-        command = brokerage._venue_order(lost, instrument, found)
+        command = brokerage.venue_order(lost, instrument, found)
     await started.place(command)
     async with platform.db.session(write=True) as session:
         await brokerage._accept(

@@ -26,17 +26,34 @@ Transfer ids are deterministic (63-bit blake2b of venue, instrument and the even
 so a replayed settlement can never post twice: the ledger answers EXISTS instead.
 
 Complexity: O(1) per event, at most 7 transfers per fill.
+
+Pluggable settlement (`VenueConfig.settlement`). A venue whose fills do not move the base asset
+(perpetual futures: positions and margin) passes a subclass of `Settlement`. The engine calls only
+these methods, in the writer's batch transaction (and `hold_asset`/`hold_amount`/`hold` in the
+placement transaction): `wallet_assets` (which wallets an order's account needs), `prepare`
+(async: read whatever the subclass plans with, for the orders a command touches, before their
+events are planned), `hold_asset`/`hold_amount` (what an order's open lots reserve), `trade`,
+`release`, `resize`, and `persist` (async: write the subclass's own rows before the commit).
+The spot defaults below do no I/O (`prepare`/`persist` do nothing), so this class is still pure.
+A subclass must keep the two rules the writer relies on: transfer ids derived from the event (a
+replay posts nothing twice) and holds that always cover the fills they settle.
 """
 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING
 
 from casebook.engines.ledger import Transfer, TransferKind
 from casebook.engines.matching.errors import SettlementFailed
 from casebook.engines.matching.types import Side
+
+if TYPE_CHECKING:
+    from sqlalchemy.ext.asyncio import AsyncSession
+
+    from casebook.engines.ledger import Ledger
 
 BPS = 10_000
 CLEARING = "clearing"
@@ -141,6 +158,27 @@ class Settlement:
         self.market = market
         self.accounts = accounts
 
+    @classmethod
+    def wallet_assets(cls, market: Market) -> tuple[str, ...]:
+        """The assets an account trading `market` needs a wallet in (spot: base and quote)."""
+        return (market.base_asset, market.quote_asset)
+
+    async def prepare(
+        self, session: AsyncSession, ledger: Ledger, orders: Iterable[OrderState]
+    ) -> None:
+        """Load what planning these orders' events needs (spot: nothing)."""
+
+    async def persist(self, session: AsyncSession) -> None:
+        """Write the rows this batch's planning changed (spot: none; orders are the writer's)."""
+
+    def hold_asset(self, side: Side) -> str:
+        """The asset an order of `side` reserves."""
+        return self.market.hold_asset(side)
+
+    def hold_amount(self, order: OrderState, price: int, qty: int) -> int:
+        """What `qty` open lots of `order` at limit `price` reserve (spot: `Market.hold_amount`)."""
+        return self.market.hold_amount(order.side, price, qty)
+
     def _id(self, *key: object) -> int:
         return transfer_id(self.market.venue, self.market.instrument_id, *key)
 
@@ -149,8 +187,7 @@ class Settlement:
 
     def hold(self, order: OrderState, transfer_id: int, amount: int) -> Transfer:
         """A PENDING hold of `amount` from the order's wallet to the clearing account."""
-        market = self.market
-        asset = market.hold_asset(order.side)
+        asset = self.hold_asset(order.side)
         return Transfer(
             id=transfer_id,
             debit_account_id=self.accounts.wallet(order.account_id, asset),
@@ -197,9 +234,7 @@ class Settlement:
         if buyer_left > 0:
             buyer.hold_id = self._id("trade", trade_seq, 2)
             chain.append(
-                self.hold(
-                    buyer, buyer.hold_id, market.hold_amount(Side.BUY, buyer.price, buyer_left)
-                )
+                self.hold(buyer, buyer.hold_id, self.hold_amount(buyer, buyer.price, buyer_left))
             )
         chain.append(
             Transfer(
@@ -215,7 +250,7 @@ class Settlement:
         if seller_left > 0:
             seller.hold_id = self._id("trade", trade_seq, 4)
             chain.append(
-                self.hold(seller, seller.hold_id, market.hold_amount(Side.SELL, 0, seller_left))
+                self.hold(seller, seller.hold_id, self.hold_amount(seller, 0, seller_left))
             )
         if notional - seller_fee > 0:
             chain.append(
@@ -295,7 +330,7 @@ class Settlement:
             )
         ]
         new_id = self._id("resize", order.id, key)
-        chain.append(self.hold(order, new_id, self.market.hold_amount(order.side, price, qty)))
+        chain.append(self.hold(order, new_id, self.hold_amount(order, price, qty)))
         order.hold_id = new_id
         order.price = price
         order.open_qty = qty

@@ -19,7 +19,7 @@ from __future__ import annotations
 import asyncio
 import re
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import structlog
@@ -118,6 +118,9 @@ class VenueConfig:
     cluster: clusters.ClusterConfig | None = None
     """Cluster mode (cluster.py): several processes, each book owned by one through a lease.
     None: embedded (this process owns every book) unless CASEBOOK_MATCHING_CLUSTER=1."""
+    settlement: type[Settlement] = Settlement
+    """How fills settle and what orders hold (settlement.py, "Pluggable settlement"): spot by
+    default; a perpetual-futures venue passes its positions-and-margin subclass."""
 
 
 def _state_key(venue: str) -> str:
@@ -568,18 +571,59 @@ class Venue:
                 )
             )
             await session.flush()
-            await place_hold(
-                Ledger(session),
-                self.directory,
-                instrument.market,
-                order_id=order_id,
-                account_id=account_id,
-                side=Side(side),
-                price=price,
-                qty=qty,
-                hold_id=hold_id,
-            )
+            if self.config.settlement is Settlement:
+                await place_hold(
+                    Ledger(session),
+                    self.directory,
+                    instrument.market,
+                    order_id=order_id,
+                    account_id=account_id,
+                    side=Side(side),
+                    price=price,
+                    qty=qty,
+                    hold_id=hold_id,
+                )
+            else:
+                await self._custom_hold(
+                    session, instrument, order_id, account_id, side, price, qty, hold_id
+                )
         return instrument.id, command
+
+    async def _custom_hold(
+        self,
+        session: AsyncSession,
+        instrument: Instrument,
+        order_id: int,
+        account_id: int,
+        side: Side,
+        price: int,
+        qty: int,
+        hold_id: int,
+    ) -> None:
+        """The acceptance hold of a venue with its own settlement class: the amount and asset
+        its `hold_amount`/`hold_asset` decide, after its `prepare` (InsufficientFunds, 409)."""
+        ledger = Ledger(session)
+        rules = self.config.settlement
+        market = instrument.market
+        accounts = await self.directory.for_settlement(ledger, market, ())
+        wallets = {
+            (account_id, asset): await self.directory.wallet(ledger, account_id, asset)
+            for asset in rules.wallet_assets(market)
+        }
+        settlement = rules(market, replace(accounts, wallets=wallets))
+        state = OrderState(
+            id=order_id,
+            account_id=account_id,
+            side=Side(side),
+            price=price,
+            qty=qty,
+            open_qty=qty,
+            hold_id=hold_id,
+        )
+        await settlement.prepare(session, ledger, [state])
+        await ledger.transfer(
+            settlement.hold(state, hold_id, settlement.hold_amount(state, price, qty))
+        )
 
     async def _resting(self, account_id: int, order_id: int) -> int:
         """The instrument of the account's order, from its row; OrderNotFound otherwise."""

@@ -266,7 +266,7 @@ class VenueWriter:
                 reason=row.reason,
             )
             instrument = self.venue.listed[row.instrument_id]
-            for asset in (instrument.base_asset, instrument.quote_asset):
+            for asset in self.venue.config.settlement.wallet_assets(instrument.market):
                 key = (row.account_id, asset)
                 if key not in state.wallets:
                     state.wallets[key] = await self.venue.directory.wallet(
@@ -278,7 +278,7 @@ class VenueWriter:
         if settlement is None:
             directory, ledger = self.venue.directory, state.ledger
             accounts = await directory.for_settlement(ledger, instrument.market, ())
-            settlement = Settlement(
+            settlement = self.venue.config.settlement(
                 instrument.market,
                 LedgerAccounts(
                     wallets=state.wallets, clearing=accounts.clearing, fees=accounts.fees
@@ -308,7 +308,9 @@ class VenueWriter:
                 if resting is None or resting[0] != command[2]:
                     raise OrderNotOpen(f"Order {order_id} is {row.status}; it cannot change.")
                 if kind == REPLACE:
-                    await self._check_resize(state, instrument, state.states[order_id], command)
+                    order = state.states[order_id]
+                    await settlement.prepare(state.session, state.ledger, [order])
+                    await self._check_resize(state, settlement, order, command)
         seq = venue.last_seq[instrument.id] + 1
         command = (*command[:-1], time.time_ns())
         events: list[tuple[Any, ...]] = []
@@ -324,26 +326,26 @@ class VenueWriter:
         return order_id
 
     async def _check_resize(
-        self, state: _Batch, instrument: Instrument, order: OrderState, command: tuple[Any, ...]
+        self, state: _Batch, settlement: Settlement, order: OrderState, command: tuple[Any, ...]
     ) -> None:
         """Refuse a replace whose hold would grow beyond what the wallet may still spend."""
         _, _, _, price, qty, _ = command
-        market = instrument.market
         if qty < 1 or price < 1 or (order.price == 0):
             return  # the book rejects it (or a market sell, priceless): no hold changes
-        growth = market.hold_amount(order.side, price, qty) - market.hold_amount(
-            order.side, order.price, order.open_qty
+        growth = settlement.hold_amount(order, price, qty) - settlement.hold_amount(
+            order, order.price, order.open_qty
         )
         if growth <= 0:
             return
-        wallet = state.wallets[(order.account_id, market.hold_asset(order.side))]
+        asset = settlement.hold_asset(order.side)
+        wallet = state.wallets[(order.account_id, asset)]
         if wallet not in state.available:
             account = await state.ledger.account(wallet)
             state.available[wallet] = account.available
         if growth > state.available[wallet]:
             raise InsufficientFunds(
                 Outcome.EXCEEDS_CREDITS,
-                f"The new order needs {growth} more {market.hold_asset(order.side)} than it "
+                f"The new order needs {growth} more {asset} than it "
                 f"holds; {state.available[wallet]} is available.",
             )
         state.available[wallet] -= growth
@@ -364,8 +366,10 @@ class VenueWriter:
             else:
                 referenced.add(event[1])
         await self._load(state, referenced)
+        await settlement.prepare(
+            state.session, state.ledger, [state.states[i] for i in referenced if i in state.states]
+        )
         touched = state.touched.setdefault(instrument.id, set())
-        market = instrument.market
         for event in events:
             kind = event[0]
             if kind == TRADE:
@@ -407,9 +411,9 @@ class VenueWriter:
             elif kind == REPLACED:
                 order = state.states[event[1]]
                 new_price, new_qty = event[6], event[7]
-                if order.price == 0 or market.hold_amount(
-                    order.side, new_price, new_qty
-                ) == market.hold_amount(order.side, order.price, order.open_qty):
+                if order.price == 0 or settlement.hold_amount(
+                    order, new_price, new_qty
+                ) == settlement.hold_amount(order, order.price, order.open_qty):
                     order.price = new_price or order.price
                     order.open_qty = new_qty
                 else:
@@ -431,6 +435,8 @@ class VenueWriter:
         for instrument_id, entries in state.journal.items():
             await journal.append(session, venue.name, instrument_id, entries)
         await self._submit_transfers(state)
+        for settlement in state.settlements.values():
+            await settlement.persist(session)
         now = utcnow()
         for order_id, order in state.states.items():
             row = state.rows[order_id]

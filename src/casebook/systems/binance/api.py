@@ -29,9 +29,11 @@ from casebook.platform.context import Platform, get_platform
 from casebook.platform.db import Session, WriteSession
 from casebook.platform.errors import Forbidden
 from casebook.platform.ids import IdStr
-from casebook.systems.binance import apikeys, rest, seed_api
+from casebook.systems.binance import apikeys, margin_api, rest, seed_api
 from casebook.systems.binance.chain import chain_router
 from casebook.systems.binance.dex import dex_router
+from casebook.systems.binance.futures_api import router as futures_router
+from casebook.systems.binance.launchpad_api import router as launchpad_router
 from casebook.systems.binance.runtime import CHAIN, WALLETS
 from casebook.systems.binance.spot import ASSET_SCALES, VENUE, principal_account
 from casebook.systems.binance.staff import is_staff
@@ -113,3 +115,6 @@ router.include_router(
 router.include_router(wallets_router(WALLETS, is_staff))
 router.include_router(chain_router(CHAIN))
 router.include_router(dex_router(CHAIN))
+router.include_router(futures_router)
+router.include_router(launchpad_router)
+router.include_router(margin_api.router)

@@ -16,6 +16,9 @@ from fastapi import APIRouter, Request
 from fastapi.responses import FileResponse, HTMLResponse
 
 from casebook.platform.errors import NotFound
+from casebook.systems.binance import margin_pages
+from casebook.systems.binance.futures_pages import router as futures_pages_router
+from casebook.systems.binance.launchpad_pages import router as launchpad_pages_router
 from casebook.web.templating import Templates
 from casebook.web.viewer import OptionalViewer
 
@@ -49,3 +52,8 @@ async def static_file(name: str) -> FileResponse:
         media_type=media_type,
         headers={"Cache-Control": "public, max-age=300", "X-Content-Type-Options": "nosniff"},
     )
+
+
+router.include_router(margin_pages.router)
+router.include_router(futures_pages_router)
+router.include_router(launchpad_pages_router)

@@ -15,6 +15,9 @@ from casebook.engines.matching import venue as matching
 from casebook.platform.context import Platform
 from casebook.systems.binance import chain as chains
 from casebook.systems.binance.dex import binance_chain
+from casebook.systems.binance.futures_jobs import start_futures, stop_futures
+from casebook.systems.binance.launchpad import start_launchpad
+from casebook.systems.binance.margin import start_margin
 from casebook.systems.binance.spot import SCALE, VENUE, VenueSpot, list_pairs
 from casebook.systems.binance.wallets import AssetPolicy, Wallets
 
@@ -80,7 +83,11 @@ async def start(platform: Platform) -> None:
     platform.jobs.register(WALLET_JOB, _wallet_job, retries=3)
     await chains.schedule_block(platform)
     await schedule_wallet_cycle(platform)
+    await start_launchpad(platform)
+    await start_margin(platform)
+    await start_futures(platform)
 
 
 async def stop(platform: Platform) -> None:
+    await stop_futures(platform)
     await mount.shutdown(platform, VENUE)

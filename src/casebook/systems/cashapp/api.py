@@ -27,7 +27,7 @@ from casebook.platform.db import Session, WriteSession
 from casebook.platform.errors import PROBLEM_JSON, NotFound
 from casebook.platform.idempotency import Idempotent
 from casebook.platform.pagination import Keyset, Page, PageQuery
-from casebook.systems.cashapp import cards, issuer, payments, profiles, wallet
+from casebook.systems.cashapp import cards, investing_api, issuer, payments, profiles, wallet
 from casebook.systems.cashapp.boosts import CATALOGUE
 from casebook.systems.cashapp.errors import AuthorizationNotFound
 from casebook.systems.cashapp.models import Authorization, Card, Payment, Profile
@@ -59,6 +59,7 @@ READ = "cashapp:read"
 WRITE = "cashapp:write"
 
 router = APIRouter()
+router.include_router(investing_api.router)
 
 Reader = Annotated[Principal, Depends(require_scope(READ))]
 Writer = Annotated[Principal, Depends(require_scope(WRITE))]

@@ -22,6 +22,7 @@ from sqlalchemy import ForeignKey, Index, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from casebook.platform.db import Base, utcnow
+from casebook.systems.cashapp.investing_models import BitcoinOrder  # noqa: F401
 
 MAX_CASHTAG = 20
 MAX_NOTE = 140

@@ -20,7 +20,7 @@ from casebook.platform.context import Platform, get_platform
 from casebook.platform.db import Session, WriteSession
 from casebook.platform.errors import InvalidInput, Problem
 from casebook.platform.pagination import PageParams
-from casebook.systems.cashapp import cards, payments, profiles, wallet
+from casebook.systems.cashapp import cards, investing_pages, payments, profiles, wallet
 from casebook.systems.cashapp.api import purchase_outs
 from casebook.systems.cashapp.boosts import CATALOGUE
 from casebook.systems.cashapp.cards import IssuedCard
@@ -34,6 +34,7 @@ from casebook.web.viewer import OptionalViewer, Viewer
 
 templates = Templates(FilePath(__file__).with_name("templates"))
 router = APIRouter()
+router.include_router(investing_pages.router)
 
 HOME = "/cashapp/"
 FEED_LINES = 15
@@ -113,6 +114,9 @@ async def _page(
             card=card,
             purchases=recent,
             merchants=list(cashapp(request.app.state.platform).network.merchants.values()),
+        )
+        context.update(
+            await investing_pages.section(request.app.state.platform, session, viewer.user_id)
         )
     return templates.render(
         request, "cashapp_home.html", context, viewer=viewer, status_code=status_code

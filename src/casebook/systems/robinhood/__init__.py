@@ -6,6 +6,7 @@ watchlists and portfolio value over time. See docs/systems/robinhood.md."""
 from casebook.systems import catalog_entry
 from casebook.systems.robinhood.api import router
 from casebook.systems.robinhood.capacity import CAPACITY
+from casebook.systems.robinhood.demo import load_demo
 from casebook.systems.robinhood.house import start, stop
 from casebook.systems.robinhood.pages import router as pages_router
 
@@ -13,6 +14,7 @@ SYSTEM = catalog_entry("robinhood").attach(
     api=router,
     pages=pages_router,
     capacity=CAPACITY,
+    demo=load_demo,
     on_startup=start,
     on_shutdown=stop,
     models_module="casebook.systems.robinhood.models",

@@ -30,7 +30,7 @@ from casebook.platform.errors import PROBLEM_JSON, InvalidInput
 from casebook.platform.idempotency import Idempotent
 from casebook.platform.ids import new_id
 from casebook.systems.robinhood import brokerage, onboarding, portfolio, watchlist
-from casebook.systems.robinhood.books import MICRO
+from casebook.systems.robinhood.books import MICRO, customer_owner
 from casebook.systems.robinhood.errors import OnboardingRejected
 from casebook.systems.robinhood.house import STOCKS, exchange
 from casebook.systems.robinhood.models import Customer, Order
@@ -259,7 +259,7 @@ async def cancel_order(order_id: Id, principal: Trader, request: Request) -> Ord
 async def _account(session: Any, venue: Venue, user_id: int, *, record: bool = False) -> AccountOut:
     reserved = await session.scalar(
         select(func.coalesce(func.sum(Order.reserved_cash - Order.amount), 0)).where(
-            Order.user_id == user_id, Order.closed.is_(False), Order.side == "buy"
+            Order.owner == customer_owner(user_id), Order.closed.is_(False), Order.side == "buy"
         )
     )
     current = await portfolio.summary(session, venue, user_id, int(reserved or 0))

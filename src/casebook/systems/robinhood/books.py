@@ -59,18 +59,27 @@ def transfer_id(*parts: object) -> int:
     return (int.from_bytes(digest, "big") >> 1) or 1
 
 
-async def cash(ledger: Ledger, user_id: int) -> int:
+async def customer_cash(ledger: Ledger, owner: str, name: str) -> int:
+    """The customer's USD cash account `name` under `owner` (a liability, never negative)."""
     account = await ledger.open_account(
-        owner=customer_owner(user_id), name="cash", currency=USD, kind=AccountKind.LIABILITY
+        owner=owner, name=name, currency=USD, kind=AccountKind.LIABILITY
     )
     return account.id
+
+
+async def customer_position(ledger: Ledger, owner: str, symbol: str) -> int:
+    account = await ledger.open_account(
+        owner=owner, name="position", currency=symbol, kind=AccountKind.LIABILITY
+    )
+    return account.id
+
+
+async def cash(ledger: Ledger, user_id: int) -> int:
+    return await customer_cash(ledger, customer_owner(user_id), "cash")
 
 
 async def position(ledger: Ledger, user_id: int, symbol: str) -> int:
-    account = await ledger.open_account(
-        owner=customer_owner(user_id), name="position", currency=symbol, kind=AccountKind.LIABILITY
-    )
-    return account.id
+    return await customer_position(ledger, customer_owner(user_id), symbol)
 
 
 async def house(ledger: Ledger, name: str, currency: str) -> int:
@@ -111,26 +120,39 @@ class OrderAccounts:
     trading: int
 
 
-async def order_accounts(ledger: Ledger, user_id: int, symbol: str) -> OrderAccounts:
-    """Open (if missing) and LOCK, in id order and in one statement, every account an order
-    can touch. A settlement posts several ledger batches in one transaction; taking all their
-    locks first, in the ledger's own order, is what keeps two transactions from deadlocking on
-    PostgreSQL (on SQLite the write transaction holds the database lock already)."""
+async def open_order_accounts(
+    ledger: Ledger, owner: str, cash_name: str, symbol: str
+) -> OrderAccounts:
+    """Every account an order of the customer `owner` (cash account `cash_name`) in `symbol`
+    can touch, opened if missing; not locked (see `lock`)."""
     await open_house_accounts(ledger, symbol)
-    found = OrderAccounts(
-        cash=await cash(ledger, user_id),
-        position=await position(ledger, user_id, symbol),
+    return OrderAccounts(
+        cash=await customer_cash(ledger, owner, cash_name),
+        position=await customer_position(ledger, owner, symbol),
         escrow_cash=await house(ledger, "escrow", USD),
         escrow_micro=await house(ledger, "escrow", symbol),
         inventory=await house(ledger, "inventory", symbol),
         custody=await house(ledger, "custody", symbol),
         trading=await house(ledger, "trading", USD),
     )
-    ids = sorted(vars(found).values())
+
+
+async def lock(ledger: Ledger, *accounts: OrderAccounts) -> None:
+    """LOCK, in id order and in one statement, every account of `accounts`. A settlement
+    posts several ledger batches in one transaction; taking all their locks first, in the
+    ledger's own order, is what keeps two transactions from deadlocking on PostgreSQL (on
+    SQLite the write transaction holds the database lock already)."""
+    ids = sorted({i for found in accounts for i in vars(found).values()})
     await ledger.session.execute(
         select(LedgerAccount.id)
         .where(LedgerAccount.id.in_(ids))
         .order_by(LedgerAccount.id)
         .with_for_update()
     )
+
+
+async def order_accounts(ledger: Ledger, owner: str, cash_name: str, symbol: str) -> OrderAccounts:
+    """`open_order_accounts`, then `lock`ed."""
+    found = await open_order_accounts(ledger, owner, cash_name, symbol)
+    await lock(ledger, found)
     return found

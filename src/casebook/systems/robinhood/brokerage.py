@@ -36,7 +36,7 @@ row lock and at most seven transfers in one `create_transfers` call.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -58,6 +58,7 @@ from casebook.systems.robinhood.books import MICRO, USD, value
 from casebook.systems.robinhood.errors import (
     InsufficientShares,
     NoMarket,
+    OrderBusy,
     OrderClosed,
     OrderNotFound,
     UnknownSymbol,
@@ -75,6 +76,30 @@ MAX_MICRO = 10_000_000 * MICRO
 MAX_DOLLARS = 10_000_000_00
 FINAL = frozenset({"filled", "cancelled", "expired", "rejected"})
 CLIENT_PREFIX = "rh-"
+
+
+@dataclass(frozen=True)
+class Clientele:
+    """Whose customers an order is for: the brokerage engine takes its customers' cash source
+    as this parameter, so another app's customers (Cash App Investing) trade through the same
+    house account, inventory and settlement from their own balance.
+
+    `owner_prefix`: ledger owner of a customer's accounts is `<owner_prefix>:<user id>`;
+    `cash_name`: the name of their USD cash account there (a LIABILITY, never negative);
+    `gate`: checks the customer may trade (raises a Problem) or None."""
+
+    owner_prefix: str
+    cash_name: str
+    gate: Callable[[AsyncSession, int], Awaitable[object]] | None = None
+
+    def owner(self, user_id: int) -> str:
+        return f"{self.owner_prefix}:{user_id}"
+
+
+ROBINHOOD = Clientele(
+    owner_prefix=f"{books.OWNER}:user", cash_name="cash", gate=onboarding.require_approved
+)
+"""Robinhood's own customers: cash in `robinhood:user:<id>` / cash, after onboarding."""
 
 
 @dataclass(frozen=True)
@@ -145,7 +170,7 @@ def _check(request: OrderRequest) -> None:
         raise InvalidInput("A market order takes no limit price.", field="limit_price")
 
 
-async def _move(ledger: Ledger, transfers: Sequence[Transfer]) -> None:
+async def move(ledger: Ledger, transfers: Sequence[Transfer]) -> None:
     """Post `transfers` (zero amounts dropped) as one all-or-nothing chain; raises
     InsufficientFunds when any would overdraw (the caller's transaction then rolls back)."""
     legs = [t for t in transfers if t.amount]
@@ -160,7 +185,7 @@ async def _move(ledger: Ledger, transfers: Sequence[Transfer]) -> None:
         raise refusal((causes or bad)[0])
 
 
-def _leg(order_id: int, step: str, debit: int, credit: int, amount: int, code: str) -> Transfer:
+def leg(order_id: int, step: str, debit: int, credit: int, amount: int, code: str) -> Transfer:
     return Transfer(
         id=books.transfer_id("robinhood", order_id, step),
         debit_account_id=debit,
@@ -171,29 +196,41 @@ def _leg(order_id: int, step: str, debit: int, credit: int, amount: int, code: s
     )
 
 
-async def place(platform: Platform, user_id: int, request: OrderRequest) -> Order:
+async def place(
+    platform: Platform, user_id: int, request: OrderRequest, clientele: Clientele = ROBINHOOD
+) -> Order:
     """Place a customer's order (see the module docstring); returns it as settled so far.
+    `clientele`: whose customer `user_id` is (its cash source and trading gate).
 
-    Raises InvalidInput (422), UnknownSymbol (404), NoMarket (422), OnboardingRequired /
-    OnboardingRejected (403), InsufficientFunds (409 ledger/exceeds-credits) or
-    InsufficientShares (409): in every case nothing was written. A refusal by the exchange
-    after the escrow (a halted listing) leaves the order `rejected` with its escrow returned."""
+    Raises InvalidInput (422), UnknownSymbol (404), NoMarket (422), the gate's refusal
+    (OnboardingRequired / OnboardingRejected, 403, for Robinhood), InsufficientFunds (409
+    ledger/exceeds-credits) or InsufficientShares (409): in every case nothing was written. A
+    refusal by the exchange after the escrow (a halted listing) leaves the order `rejected`
+    with its escrow returned (what was crossed inside the broker stays settled)."""
+    # Imported here: crossing.py builds on this module's settlement steps.
+    from casebook.systems.robinhood import crossing
+
     _check(request)
     venue = exchange(platform)
     found = house(platform)
     order_id = new_id()
     async with platform.db.session(write=True) as session:
-        await onboarding.require_approved(session, user_id)
+        if clientele.gate is not None:
+            await clientele.gate(session, user_id)
         instrument = await instrument_of(venue, session, request.symbol)
-        order = await _accept(session, venue, instrument, user_id, order_id, request)
+        order = await _accept(session, venue, instrument, user_id, order_id, request, clientele)
         if order.closed:
             return order
-        command = _venue_order(order, instrument, found)
+    order = await crossing.internalise(platform, order)
+    if to_send(order) == 0:
+        async with platform.db.session(write=True) as session:
+            return await finish_unplaced(session, order_id, "Filled inside the broker.")
+    command = venue_order(order, instrument, found)
     try:
         view = await venue.place(command)
     except Problem as problem:
         async with platform.db.session(write=True) as session:
-            return await _reject(session, order_id, problem.detail or problem.title)
+            return await finish_unplaced(session, order_id, problem.detail or problem.title)
     async with platform.db.session(write=True) as session:
         return await sync(session, order_id, view)
 
@@ -205,6 +242,7 @@ async def _accept(
     user_id: int,
     order_id: int,
     request: OrderRequest,
+    clientele: Clientele = ROBINHOOD,
 ) -> Order:
     """T1: escrow, inventory reservation and the order row; settles at once what needs no
     exchange trade."""
@@ -220,7 +258,8 @@ async def _accept(
         raise InvalidInput("A fractional order is worth at least $1.00.", field="shares")
     if micro == 0:
         raise InvalidInput("The amount buys no share at the quote.", field="dollars")
-    acc = await books.order_accounts(ledger, user_id, symbol)
+    owner = clientele.owner(user_id)
+    acc = await books.order_accounts(ledger, owner, clientele.cash_name, symbol)
     cash, position, inventory = acc.cash, acc.position, acc.inventory
     escrow_cash, escrow_micro = acc.escrow_cash, acc.escrow_micro
     reserved_cash = reserved_micro = extra = 0
@@ -237,13 +276,13 @@ async def _accept(
         else:
             assert request.limit_price is not None
             reserved_cash = request.limit_price * whole
-        await _move(ledger, [_leg(order_id, "escrow", cash, escrow_cash, reserved_cash, "escrow")])
+        await move(ledger, [leg(order_id, "escrow", cash, escrow_cash, reserved_cash, "escrow")])
         if fraction:
             # Reserve the fraction from the inventory now, so concurrent orders cannot both
             # count on the same micro-shares; when it is short, buy one more whole share.
             outcome = (
                 await ledger.create_transfers(
-                    [_leg(order_id, "reserve", inventory, escrow_micro, fraction, "reserve")]
+                    [leg(order_id, "reserve", inventory, escrow_micro, fraction, "reserve")]
                 )
             )[0]
             if outcome in (Outcome.OK, Outcome.EXISTS):
@@ -252,7 +291,7 @@ async def _accept(
                 extra = 1
     else:
         try:
-            await _move(ledger, [_leg(order_id, "escrow", position, escrow_micro, micro, "escrow")])
+            await move(ledger, [leg(order_id, "escrow", position, escrow_micro, micro, "escrow")])
         except InsufficientFunds:
             raise InsufficientShares(f"You hold fewer than {micro / MICRO:f} {symbol}.") from None
         reserved_micro = micro
@@ -260,6 +299,8 @@ async def _accept(
     order = Order(
         id=order_id,
         user_id=user_id,
+        owner=owner,
+        cash_name=clientele.cash_name,
         symbol=symbol,
         instrument_id=instrument.id,
         side=request.side,
@@ -282,43 +323,53 @@ async def _accept(
     return order
 
 
-def _venue_order(order: Order, instrument: Instrument, found: House) -> NewOrder:
+def client_id(order: Order) -> str:
+    """The client order id of the order's current exchange order."""
+    suffix = f".{order.reposts}" if order.reposts else ""
+    return f"{CLIENT_PREFIX}{order.id}{suffix}"
+
+
+def order_id_of(client_order_id: str | None) -> int | None:
+    """The Robinhood order behind a house order's client order id, or None for another."""
+    if not client_order_id or not client_order_id.startswith(CLIENT_PREFIX):
+        return None
+    head = client_order_id[len(CLIENT_PREFIX) :].split(".", 1)[0]
+    return int(head) if head.isdigit() else None
+
+
+def to_send(order: Order) -> int:
+    """Whole shares the order still has to trade at the exchange: its exchange part less what
+    was crossed inside the broker and what earlier exchange orders filled."""
+    return order.exchange_qty - order.internal_filled - order.venue_base_filled
+
+
+async def accounts_of(ledger: Ledger, order: Order) -> books.OrderAccounts:
+    """The order's accounts, locked (books.order_accounts)."""
+    return await books.order_accounts(ledger, order.owner, order.cash_name, order.symbol)
+
+
+def venue_order(order: Order, instrument: Instrument, found: House) -> NewOrder:
+    """The exchange order for what `order` still has to trade (`to_send`), from the house
+    account. Self-trade prevention EXPIRE_TAKER: two customers' orders never trade with each
+    other at the exchange (crossing.py matches them inside the broker first); an incoming house
+    order that still meets a resting one ends there."""
     side = Side.BUY if order.side == "buy" else Side.SELL
-    client_order_id = f"{CLIENT_PREFIX}{order.id}"
+    common: dict[str, Any] = {
+        "account_id": found.account_id,
+        "instrument_id": instrument.id,
+        "side": side,
+        "qty": to_send(order),
+        "stp": SelfTrade.EXPIRE_TAKER,
+        "client_order_id": client_id(order),
+    }
     if order.type == "limit":
-        return NewOrder(
-            account_id=found.account_id,
-            instrument_id=instrument.id,
-            side=side,
-            qty=order.exchange_qty,
-            price=order.limit_price,
-            tif=TimeInForce.DAY if order.tif == "day" else TimeInForce.GTC,
-            stp=SelfTrade.NONE,
-            client_order_id=client_order_id,
-        )
+        tif = TimeInForce.DAY if order.tif == "day" else TimeInForce.GTC
+        return NewOrder(price=order.limit_price, tif=tif, **common)
     if side is Side.BUY:
         # A limit IOC at the protection ceiling the escrow was sized for.
         assert order.limit_price is not None
-        return NewOrder(
-            account_id=found.account_id,
-            instrument_id=instrument.id,
-            side=side,
-            qty=order.exchange_qty,
-            price=order.limit_price,
-            tif=TimeInForce.IOC,
-            stp=SelfTrade.NONE,
-            client_order_id=client_order_id,
-        )
-    return NewOrder(
-        account_id=found.account_id,
-        instrument_id=instrument.id,
-        side=side,
-        qty=order.exchange_qty,
-        type="market",
-        tif=TimeInForce.IOC,
-        stp=SelfTrade.NONE,
-        client_order_id=client_order_id,
-    )
+        return NewOrder(price=order.limit_price, tif=TimeInForce.IOC, **common)
+    return NewOrder(type="market", tif=TimeInForce.IOC, **common)
 
 
 async def _locked(session: AsyncSession, order_id: int) -> Order:
@@ -328,16 +379,16 @@ async def _locked(session: AsyncSession, order_id: int) -> Order:
     return order
 
 
-async def _refund(ledger: Ledger, acc: books.OrderAccounts, order: Order) -> None:
+async def refund(ledger: Ledger, acc: books.OrderAccounts, order: Order) -> None:
     """Return the escrow's rest to the customer (cash for a buy, micro-shares for a sell) and
     close the order."""
     if order.side == "buy":
         rest = order.reserved_cash - order.amount
-        leg = _leg(order.id, "refund", acc.escrow_cash, acc.cash, rest, "refund")
+        back = leg(order.id, "refund", acc.escrow_cash, acc.cash, rest, "refund")
     else:
         rest = order.reserved_micro - order.filled_micro
-        leg = _leg(order.id, "refund", acc.escrow_micro, acc.position, rest, "refund")
-    await _move(ledger, [leg])
+        back = leg(order.id, "refund", acc.escrow_micro, acc.position, rest, "refund")
+    await move(ledger, [back])
     order.closed = True
 
 
@@ -346,12 +397,12 @@ async def _reject(session: AsyncSession, order_id: int, reason: str) -> Order:
     if order.closed:
         return order
     ledger = Ledger(session)
-    acc = await books.order_accounts(ledger, order.user_id, order.symbol)
+    acc = await accounts_of(ledger, order)
     if order.side == "buy" and order.reserved_micro:
-        await _move(
+        await move(
             ledger,
             [
-                _leg(
+                leg(
                     order.id,
                     "unreserve",
                     acc.escrow_micro,
@@ -361,8 +412,30 @@ async def _reject(session: AsyncSession, order_id: int, reason: str) -> Order:
                 )
             ],
         )
-    await _refund(ledger, acc, order)
+    await refund(ledger, acc, order)
     order.status, order.reason, order.updated_at = "rejected", reason[:200], utcnow()
+    return order
+
+
+async def finish_unplaced(session: AsyncSession, order_id: int, reason: str) -> Order:
+    """End an order whose rest will not trade at the exchange (nothing left to send, or the
+    exchange refused it): what was crossed inside the broker settles, the escrow's rest goes
+    back; with no fill at all it is `rejected` (`reason`). Idempotent."""
+    order = await _locked(session, order_id)
+    if order.closed:
+        return order
+    if not order.internal_filled and not order.venue_base_filled:
+        return await _reject(session, order_id, reason)
+    ledger = Ledger(session)
+    acc = await accounts_of(ledger, order)
+    if order.type == "market":
+        await _settle_market(ledger, acc, order, order.venue_base_filled, order.venue_base_notional)
+    else:
+        await refund(ledger, acc, order)
+        order.status = "filled" if order.filled_micro == order.micro_shares else "partially_filled"
+        order.updated_at = utcnow()
+    if order.status != "filled" and not order.reason:
+        order.reason = reason[:200]
     return order
 
 
@@ -370,17 +443,18 @@ async def sync(session: AsyncSession, order_id: int, view: OrderView) -> Order:
     """Settle what the venue order `view` reports beyond what the order already settled (see
     the module docstring); a no-op for a closed order. Idempotent. O(1) transfers."""
     order = await _locked(session, order_id)
+    if order.closed or view.client_order_id != client_id(order):
+        return order  # a retired exchange order of this order (crossing.py): settled already
     if order.venue_order_id is None:
         order.venue_order_id = view.id
-    if order.closed:
-        return order
     ledger = Ledger(session)
-    acc = await books.order_accounts(ledger, order.user_id, order.symbol)
-    final = view.status in FINAL
+    acc = await accounts_of(ledger, order)
+    # While an internal cross holds the order, crossing.py ends its exchange order itself.
+    final = view.status in FINAL and order.crossing_id is None
     if order.type == "limit":
-        await _settle_limit(ledger, acc, order, view)
+        await settle_limit(ledger, acc, order, view)
         if final:
-            await _refund(ledger, acc, order)
+            await refund(ledger, acc, order)
             order.status = (
                 "filled"
                 if order.filled_micro == order.micro_shares
@@ -391,8 +465,14 @@ async def sync(session: AsyncSession, order_id: int, view: OrderView) -> Order:
         else:
             order.status = "partially_filled" if order.filled_micro else "open"
     elif final:
-        await _settle_market(ledger, acc, order, view.filled_qty, view.notional_filled)
-        if view.status == "rejected" and not view.filled_qty:
+        await _settle_market(
+            ledger,
+            acc,
+            order,
+            order.venue_base_filled + view.filled_qty,
+            order.venue_base_notional + view.notional_filled,
+        )
+        if view.status == "rejected" and not view.filled_qty and not order.internal_filled:
             order.status = "rejected"
     if final and view.reason and not order.reason:
         order.reason = view.reason[:200]
@@ -400,30 +480,33 @@ async def sync(session: AsyncSession, order_id: int, view: OrderView) -> Order:
     return order
 
 
-async def _settle_limit(
+async def settle_limit(
     ledger: Ledger, acc: books.OrderAccounts, order: Order, view: OrderView
 ) -> None:
-    """Settle the fills of a limit order since the last sync at the exchange's prices."""
-    shares = view.filled_qty - order.exchange_filled
-    notional = view.notional_filled - order.exchange_notional
+    """Settle the fills of a limit order since the last sync at the exchange's prices (its
+    exchange fills are cumulative over its exchange orders: retired ones + `view`'s)."""
+    filled = order.venue_base_filled + view.filled_qty
+    shares = filled - order.exchange_filled
+    notional = order.venue_base_notional + view.notional_filled - order.exchange_notional
     if shares <= 0:
         return
-    step = f"fill:{view.filled_qty}"
+    step = f"fill:{filled}"
     custody, trading, cash, position = acc.custody, acc.trading, acc.cash, acc.position
     if order.side == "buy":
         escrow = acc.escrow_cash
         legs = [
-            _leg(order.id, f"{step}:shares", custody, position, shares * MICRO, "buy"),
-            _leg(order.id, f"{step}:cash", escrow, trading, notional, "buy"),
+            leg(order.id, f"{step}:shares", custody, position, shares * MICRO, "buy"),
+            leg(order.id, f"{step}:cash", escrow, trading, notional, "buy"),
         ]
     else:
         escrow = acc.escrow_micro
         legs = [
-            _leg(order.id, f"{step}:shares", escrow, custody, shares * MICRO, "sell"),
-            _leg(order.id, f"{step}:cash", trading, cash, notional, "sell"),
+            leg(order.id, f"{step}:shares", escrow, custody, shares * MICRO, "sell"),
+            leg(order.id, f"{step}:cash", trading, cash, notional, "sell"),
         ]
-    await _move(ledger, legs)
-    order.exchange_filled, order.exchange_notional = view.filled_qty, view.notional_filled
+    await move(ledger, legs)
+    order.exchange_filled += shares
+    order.exchange_notional += notional
     order.filled_micro += shares * MICRO
     order.amount += notional
 
@@ -437,7 +520,10 @@ async def _settle_market(
     quote_price: int = 0,
 ) -> None:
     """Settle a market order once its exchange part is final: `filled` whole shares for
-    `notional` cents (or, when no exchange trade was needed, at `quote_price`)."""
+    `notional` cents at the exchange (or, when no exchange trade was needed, at
+    `quote_price`), plus what crossed inside the broker (`internal_filled`, whose shares
+    crossing.py moved already: custody to the inventory for a buy, the escrow to custody for
+    a sell)."""
     custody, inventory, trading = acc.custody, acc.inventory, acc.trading
     escrow_cash, escrow_micro, cash, position = (
         acc.escrow_cash,
@@ -445,41 +531,46 @@ async def _settle_market(
         acc.cash,
         acc.position,
     )
+    exchange_micro = filled * MICRO if order.exchange_qty else 0
+    internal_micro = order.internal_filled * MICRO
     if order.exchange_qty == 0:
         filled, notional = 1, quote_price  # priced as one share at the quote
         complete = True
     else:
+        filled += order.internal_filled
+        notional += order.internal_notional
         complete = filled == order.exchange_qty
-    exchange_micro = filled * MICRO if order.exchange_qty else 0
     legs: list[Transfer] = []
     if order.side == "buy":
         target = order.micro_shares
         if filled and order.dollars is not None:
             target = min(target, order.dollars * MICRO * filled // notional)
-        available = exchange_micro + (order.reserved_micro if complete else 0)
+        available = exchange_micro + internal_micro + (order.reserved_micro if complete else 0)
         deliver = min(target, available) if filled else 0
         charge = value(deliver, notional, filled) if deliver else 0
         legs += [
-            _leg(order.id, "custody", custody, inventory, exchange_micro, "buy"),
-            _leg(order.id, "unreserve", escrow_micro, inventory, order.reserved_micro, "reserve"),
-            _leg(order.id, "deliver", inventory, position, deliver, "buy"),
-            _leg(order.id, "charge", escrow_cash, trading, charge, "buy"),
+            leg(order.id, "custody", custody, inventory, exchange_micro, "buy"),
+            leg(order.id, "unreserve", escrow_micro, inventory, order.reserved_micro, "reserve"),
+            leg(order.id, "deliver", inventory, position, deliver, "buy"),
+            leg(order.id, "charge", escrow_cash, trading, charge, "buy"),
         ]
         order.filled_micro, order.amount = deliver, charge
     else:
         fraction = order.micro_shares - order.exchange_qty * MICRO
-        sold = exchange_micro + (fraction if complete else 0) if filled else 0
+        sold = exchange_micro + internal_micro + (fraction if complete else 0) if filled else 0
         proceeds = value(sold, notional, filled) if sold else 0
+        rest = sold - exchange_micro - internal_micro if sold else 0
         legs += [
-            _leg(order.id, "custody", escrow_micro, custody, exchange_micro, "sell"),
-            _leg(order.id, "inventory", escrow_micro, inventory, sold - exchange_micro, "sell"),
-            _leg(order.id, "proceeds", trading, cash, proceeds, "sell"),
+            leg(order.id, "custody", escrow_micro, custody, exchange_micro, "sell"),
+            leg(order.id, "inventory", escrow_micro, inventory, rest, "sell"),
+            leg(order.id, "proceeds", trading, cash, proceeds, "sell"),
         ]
         order.filled_micro, order.amount = sold, proceeds
-    await _move(ledger, legs)
+    await move(ledger, legs)
     if order.exchange_qty:
-        order.exchange_filled, order.exchange_notional = filled, notional
-    await _refund(ledger, acc, order)
+        order.exchange_filled = filled - order.internal_filled
+        order.exchange_notional = notional - order.internal_notional
+    await refund(ledger, acc, order)
     order.status = (
         "filled" if filled and complete else "partially_filled" if filled else "cancelled"
     )
@@ -488,15 +579,21 @@ async def _settle_market(
     order.updated_at = utcnow()
 
 
-async def cancel(platform: Platform, user_id: int, order_id: int) -> Order:
+async def cancel(
+    platform: Platform, user_id: int, order_id: int, clientele: Clientele = ROBINHOOD
+) -> Order:
     """Cancel the customer's open order at the exchange and settle it. OrderNotFound (404) for
-    another customer's order or an unknown id; OrderClosed (409) when it has ended."""
+    another customer's order or an unknown id; OrderClosed (409) when it has ended; OrderBusy
+    (409) while an internal cross holds it."""
     async with platform.db.session() as session:
         order = await session.get(Order, order_id)
-        if order is None or order.user_id != user_id:
+        if order is None or order.owner != clientele.owner(user_id):
             raise OrderNotFound(f"There is no order {order_id}.")
-        if order.closed or order.venue_order_id is None:
+        if order.closed:
             raise OrderClosed(f"Order {order_id} is {order.status}.")
+        if order.crossing_id is not None or order.venue_order_id is None:
+            # An internal cross holds it (crossing.py): its exchange order is being replaced.
+            raise OrderBusy(f"Order {order_id} is being matched; try again.")
         venue_order_id = order.venue_order_id
     venue = exchange(platform)
     found = house(platform)
@@ -512,19 +609,25 @@ async def cancel(platform: Platform, user_id: int, order_id: int) -> Order:
         return await sync(session, order_id, view)
 
 
-async def order_of(session: AsyncSession, user_id: int, order_id: int) -> Order:
+async def order_of(
+    session: AsyncSession, user_id: int, order_id: int, clientele: Clientele = ROBINHOOD
+) -> Order:
     """The customer's order; OrderNotFound (404) for another customer's or an unknown id."""
     order = await session.get(Order, order_id)
-    if order is None or order.user_id != user_id:
+    if order is None or order.owner != clientele.owner(user_id):
         raise OrderNotFound(f"There is no order {order_id}.")
     return order
 
 
 async def orders_of(
-    session: AsyncSession, user_id: int, cursor: int | None, limit: int
+    session: AsyncSession,
+    user_id: int,
+    cursor: int | None,
+    limit: int,
+    clientele: Clientele = ROBINHOOD,
 ) -> tuple[list[Order], int | None]:
     """The customer's orders, newest first, one page: (orders, next cursor or None)."""
-    query = select(Order).where(Order.user_id == user_id)
+    query = select(Order).where(Order.owner == clientele.owner(user_id))
     if cursor is not None:
         query = query.where(Order.id < cursor)
     rows = list(await session.scalars(query.order_by(Order.id.desc()).limit(limit + 1)))
@@ -546,16 +649,12 @@ class Listener:
         events: Sequence[tuple[Any, ...]],
         orders: Mapping[int, OrderView],
     ) -> None:
-        ours = [
-            view
-            for view in orders.values()
-            if view.account_id == self.house.account_id
-            and view.client_order_id
-            and view.client_order_id.startswith(CLIENT_PREFIX)
-        ]
-        for view in ours:
-            assert view.client_order_id is not None
-            order_id = int(view.client_order_id[len(CLIENT_PREFIX) :])
+        for view in orders.values():
+            if view.account_id != self.house.account_id:
+                continue
+            order_id = order_id_of(view.client_order_id)
+            if order_id is None:
+                continue
             async with self.platform.db.session(write=True) as session:
                 await sync(session, order_id, view)
 
@@ -571,15 +670,19 @@ async def reconcile(platform: Platform) -> int:
         open_ids = list(await session.scalars(select(Order.id).where(Order.closed.is_(False))))
     for order_id in open_ids:
         async with platform.db.session(write=True) as session:
+            order = await _locked(session, order_id)
+            # An internal cross cut short by the crash: the order settles from its exchange
+            # order as it stands (cancelled by the cross: it ends with its fills so far).
+            order.crossing_id = None
             row = await session.scalar(
                 select(MatchingOrder).where(
                     MatchingOrder.venue == venue.name,
                     MatchingOrder.account_id == found.account_id,
-                    MatchingOrder.client_order_id == f"{CLIENT_PREFIX}{order_id}",
+                    MatchingOrder.client_order_id == client_id(order),
                 )
             )
             if row is None:
-                await _reject(session, order_id, "The order never reached the exchange.")
+                await finish_unplaced(session, order_id, "The order never reached the exchange.")
             else:
                 await sync(session, order_id, OrderView.of(row))
         touched += 1

@@ -40,6 +40,11 @@ class OrderClosed(Conflict):
     title = "The order is no longer open"
 
 
+class OrderBusy(Conflict):
+    type_ = "robinhood/order-busy"
+    title = "The order is being matched with another customer's; try again in a moment"
+
+
 class UnknownSymbol(NotFound):
     type_ = "robinhood/unknown-symbol"
     title = "No such stock"

@@ -40,12 +40,17 @@ class Customer(Base):
 class Order(Base):
     __tablename__ = "robinhood_orders"
     __table_args__ = (
-        Index("ix_robinhood_orders_user", "user_id", "id"),
+        Index("ix_robinhood_orders_owner", "owner", "id"),
         Index("ix_robinhood_orders_open", "closed", "id"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
     user_id: Mapped[int]
+    owner: Mapped[str] = mapped_column(String(60), default="")
+    """Ledger owner of the customer's cash and positions (`robinhood:user:<id>`, or
+    `cashapp:user:<id>` for Cash App Investing): which brokerage's customer this is."""
+    cash_name: Mapped[str] = mapped_column(String(20), default="cash")
+    """Name of the customer's USD cash account under `owner` (the customer-cash source)."""
     symbol: Mapped[str] = mapped_column(String(20))
     instrument_id: Mapped[int]
     side: Mapped[str] = mapped_column(String(4))
@@ -67,8 +72,22 @@ class Order(Base):
     """Micro-shares moved into escrow at placement: the customer's (sells) or the inventory's
     fractional part (buys)."""
     venue_order_id: Mapped[int | None] = mapped_column(unique=True)
+    """The order's current order at the exchange (None while being re-posted)."""
     exchange_filled: Mapped[int] = mapped_column(default=0)
+    """Whole shares filled at the exchange so far (over all its exchange orders)."""
     exchange_notional: Mapped[int] = mapped_column(default=0)
+    venue_base_filled: Mapped[int] = mapped_column(default=0)
+    """Shares filled by the order's earlier, retired exchange orders (see crossing.py)."""
+    venue_base_notional: Mapped[int] = mapped_column(default=0)
+    reposts: Mapped[int] = mapped_column(default=0)
+    """How often the order's rest was re-posted at the exchange: its client order id is
+    `rh-<id>` then `rh-<id>.<reposts>`."""
+    internal_filled: Mapped[int] = mapped_column(default=0)
+    """Whole shares crossed inside the broker with another customer's order (no exchange
+    print; crossing.py)."""
+    internal_notional: Mapped[int] = mapped_column(default=0)
+    crossing_id: Mapped[int | None]
+    """The incoming order crossing this resting order right now (its claim; crossing.py)."""
     filled_micro: Mapped[int] = mapped_column(default=0)
     """Micro-shares delivered to (buy) or taken from (sell) the customer."""
     amount: Mapped[int] = mapped_column(default=0)

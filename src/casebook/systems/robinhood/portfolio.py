@@ -81,12 +81,19 @@ def last_price(venue: Venue, symbol: str) -> int:
 
 async def summary(session: AsyncSession, venue: Venue, user_id: int, reserved: int = 0) -> Summary:
     """Cash and positions (non-zero) at the last price. O(accounts of the customer)."""
-    ledger = Ledger(session)
-    accounts = await ledger.accounts_of(books.customer_owner(user_id))
+    current = await holdings(session, venue, books.customer_owner(user_id), "cash")
+    return Summary(cash=current.cash, reserved=reserved, positions=current.positions)
+
+
+async def holdings(session: AsyncSession, venue: Venue, owner: str, cash_name: str) -> Summary:
+    """The cash (`cash_name`, USD) and non-zero positions of the ledger owner `owner` (a
+    Robinhood customer, or another brokerage clientele's: brokerage.Clientele), positions at
+    the last price, by symbol. O(accounts of the owner)."""
+    accounts = await Ledger(session).accounts_of(owner)
     cash = 0
     positions: list[Position] = []
     for account in accounts:
-        if account.name == "cash" and account.currency == USD:
+        if account.name == cash_name and account.currency == USD:
             cash = account.posted
         elif account.name == "position" and account.posted:
             price = last_price(venue, account.currency)
@@ -99,7 +106,7 @@ async def summary(session: AsyncSession, venue: Venue, user_id: int, reserved: i
                 )
             )
     positions.sort(key=lambda p: p.symbol)
-    return Summary(cash=cash, reserved=reserved, positions=positions)
+    return Summary(cash=cash, reserved=0, positions=positions)
 
 
 async def record_point(session: AsyncSession, user_id: int, current: Summary) -> PortfolioPoint:

@@ -157,6 +157,7 @@ function choose(symbol) {
     $("rh-follow").textContent = state.watching.has(symbol) ? "Remove from watchlist" : "Add to watchlist";
   }
   loadStock().catch(showStockError);
+  live.follow();
 }
 
 // The customer's account -------------------------------------------------------------------
@@ -214,12 +215,14 @@ async function loadWatchlist() {
   rows.replaceChildren();
   for (const q of list.symbols) {
     const row = rows.insertRow();
+    row.dataset.symbol = q.symbol;
     cell(row, symbolLink(q.symbol));
-    cell(row, usd(q.last_price));
-    cell(row, usd(q.bid));
-    cell(row, usd(q.ask));
+    cell(row, usd(q.last_price), "rh-q-last");
+    cell(row, usd(q.bid), "rh-q-bid");
+    cell(row, usd(q.ask), "rh-q-ask");
     cell(row, button("Remove", () => unfollow(q.symbol)));
   }
+  live.follow();
   if (!list.symbols.length) {
     cell(rows.insertRow(), "Add stocks from the stock view.", "rh-muted").colSpan = 5;
   }
@@ -374,6 +377,77 @@ function wireStockView() {
   }
 }
 
+// Live quotes: the exchange's public market-data WebSocket (engines/matching/md_live.py), one
+// socket for the stock in view and the watchlist; quote frames update the prices in place and
+// trade frames redraw the chart. Reconnects after 2 s and resubscribes (no polling).
+
+const live = {
+  socket: null,
+  redraw: null,
+  streams: new Set(),
+  wanted() {
+    const symbols = new Set([state.symbol, ...state.watching]);
+    const streams = new Set();
+    for (const symbol of symbols) if (symbol) streams.add(`${symbol}@quote`);
+    if (state.symbol) streams.add(`${state.symbol}@trade`);
+    return streams;
+  },
+  follow() {
+    if (!this.socket || this.socket.readyState !== WebSocket.OPEN) return this.connect();
+    const wanted = this.wanted();
+    const gone = [...this.streams].filter((s) => !wanted.has(s));
+    const added = [...wanted].filter((s) => !this.streams.has(s));
+    if (gone.length) this.socket.send(JSON.stringify({ op: "unsubscribe", streams: gone }));
+    if (added.length) this.socket.send(JSON.stringify({ op: "subscribe", streams: added }));
+    this.streams = wanted;
+  },
+  connect() {
+    if (this.socket) return;
+    const scheme = location.protocol === "https:" ? "wss" : "ws";
+    const socket = new WebSocket(`${scheme}://${location.host}/ws/stock-exchange/market`);
+    this.socket = socket;
+    socket.onopen = () => {
+      $("rh-live").textContent = "live";
+      this.streams = new Set();
+      this.follow();
+    };
+    socket.onmessage = (message) => this.onFrame(JSON.parse(message.data));
+    socket.onclose = () => {
+      $("rh-live").textContent = "reconnecting…";
+      this.socket = null;
+      setTimeout(() => {
+        loadStock().catch(showStockError);
+        this.connect();
+      }, 2000);
+    };
+  },
+  onFrame(frame) {
+    if (!frame.stream) return;
+    const symbol = frame.stream.split("@")[0];
+    if (frame.type === "quote") {
+      const prices = { last: frame.last_price_text, bid: frame.bid_price_text, ask: frame.ask_price_text };
+      if (symbol === state.symbol) {
+        if (prices.last != null) $("rh-last").textContent = usd(prices.last);
+        $("rh-bid").textContent = usd(prices.bid);
+        $("rh-ask").textContent = usd(prices.ask);
+      }
+      const row = [...$("rh-watchlist").tBodies[0].rows].find((r) => r.dataset.symbol === symbol);
+      if (row) {
+        if (prices.last != null) row.querySelector(".rh-q-last").textContent = usd(prices.last);
+        row.querySelector(".rh-q-bid").textContent = usd(prices.bid);
+        row.querySelector(".rh-q-ask").textContent = usd(prices.ask);
+      }
+    } else if (frame.type === "trade" && symbol === state.symbol && !this.redraw) {
+      // A burst of trades redraws the chart (and the account, whose orders may have filled) once.
+      this.redraw = setTimeout(() => {
+        this.redraw = null;
+        loadStock().catch(showStockError);
+        if (signedIn) refreshCustomer();
+      }, 500);
+    }
+  },
+};
+
 function main() {
   wireStockView();
   if (signedIn) {
@@ -384,12 +458,7 @@ function main() {
     refreshCustomer();
   }
   choose(state.symbol);
-  // Quotes move while the page is open: refresh them now and then (no Robinhood socket exists).
-  setInterval(() => {
-    if (document.hidden) return;
-    loadStock().catch(showStockError);
-    if (signedIn) loadWatchlist().catch(() => {});
-  }, 15000);
+  live.connect();
 }
 
 main();
