@@ -97,10 +97,22 @@ def _sqlite_begin(conn: Connection) -> None:
         conn.exec_driver_sql("BEGIN IMMEDIATE")
 
 
+SQLITE_POOL_SIZE = 64
+"""Connections a SQLite engine keeps open (and may open as many more beyond)."""
+
+
 def create_engine(url: str, *, pool_size: int = 10) -> AsyncEngine:
     """An async engine for `url`, with SQLite tuned for concurrent readers and one writer."""
     if url.startswith("sqlite"):
-        engine = create_async_engine(url, connect_args={"timeout": 30})
+        # A SQLite connection is cheap to keep (a file handle and aiosqlite's thread) but dear
+        # to open: the first statement parses the whole schema, hundreds of tables here. So
+        # the pool keeps many, and concurrent requests never churn through fresh ones.
+        engine = create_async_engine(
+            url,
+            connect_args={"timeout": 30},
+            pool_size=SQLITE_POOL_SIZE,
+            max_overflow=SQLITE_POOL_SIZE,
+        )
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
         event.listen(engine.sync_engine, "begin", _sqlite_begin)
         return engine
