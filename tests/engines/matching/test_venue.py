@@ -254,3 +254,61 @@ async def test_the_systems_can_trade_gate_refuses_before_anything_is_held(venue:
             assert (await venue.orders(session, account))[0] == []
     finally:
         await venues.stop(venue.platform, "gated")
+
+
+async def test_concurrent_placements_are_accepted_together_and_refused_one_by_one(
+    venue: Venue,
+) -> None:
+    """Orders arriving together share one acceptance transaction (the acceptor's group
+    commit), yet each refusal is its own: a gated account, an empty wallet, a wallet never
+    funded (no ledger account is opened for it), an unknown account and a client order id used
+    twice in the same group; every other order is accepted and nothing refused is written."""
+    from casebook.engines.matching.errors import AccountNotFound
+
+    refused: set[int] = set()
+
+    async def kyc(session: AsyncSession, account_id: int) -> None:
+        if account_id in refused:
+            raise Forbidden("Verify your identity before trading.")
+
+    gated = await venues.start(venue.platform, VenueConfig(venue="grouped", can_trade=kyc))
+    try:
+        async with gated.platform.db.session() as session:
+            listing = await gated.list_instrument(
+                session, InstrumentSpec(symbol="G", base_asset="G", quote_asset="USD")
+            )
+        rich = await funded(gated, "rich", USD=10_000)
+        poor = await funded(gated, "poor", USD=5)
+        async with gated.platform.db.session(write=True) as session:
+            never = await gated.open_account(session, "never-funded", None)
+        blocked = await funded(gated, "blocked", USD=10_000)
+        refused.add(blocked)
+        twice = await funded(gated, "twice", USD=10_000)
+        orders = [
+            *(buy(rich, listing.id, 1, 10 + i) for i in range(5)),
+            buy(poor, listing.id, 1, 10),
+            buy(never, listing.id, 1, 10),
+            buy(blocked, listing.id, 1, 10),
+            buy(987_654_321, listing.id, 1, 10),
+            buy(twice, listing.id, 1, 10, client_order_id="same"),
+            buy(twice, listing.id, 1, 11, client_order_id="same"),
+        ]
+        before = gated.acceptor.batches
+        outcomes = await asyncio.gather(*(gated.place(o) for o in orders), return_exceptions=True)
+        assert gated.acceptor.batches - before < len(orders)  # they were grouped
+        assert all(isinstance(o, OrderView) and o.status == "open" for o in outcomes[:5])
+        assert isinstance(outcomes[5], InsufficientFunds)
+        assert isinstance(outcomes[6], InsufficientFunds)
+        assert isinstance(outcomes[7], Forbidden)
+        assert isinstance(outcomes[8], AccountNotFound)
+        same = outcomes[9:]
+        assert sum(isinstance(o, OrderView) for o in same) == 1
+        assert sum(isinstance(o, DuplicateClientOrderId) for o in same) == 1
+        assert await balances(gated, never) == {}  # no wallet opened for a refused order
+        assert await balances(gated, poor) == {"USD": (5, 0)}
+        assert await balances(gated, blocked) == {"USD": (10_000, 0)}
+        assert (await balances(gated, rich))["USD"] == (10_000, 10 + 11 + 12 + 13 + 14)
+        assert await order_count(gated) == 6
+        await assert_books_balance(gated)
+    finally:
+        await venues.stop(venue.platform, "grouped")

@@ -119,7 +119,9 @@ async def test_an_uncaptured_hold_expires_and_cannot_be_captured(
             {"t": utcnow() - timedelta(seconds=1)},
         )
     assert [p["status"] for p in await purchases(client, alice.headers, card["id"])] == ["expired"]
-    assert await expire_holds(platform.db) == 1
+    # The ledger's own expiry job (every 10 s) may have voided it first; either way, once.
+    assert await expire_holds(platform.db) in (0, 1)
+    assert await expire_holds(platform.db) == 0
     assert (await balance(client, alice))["available"] == 1_000
     late = await client.post(
         f"{API}/network/authorizations/{approved['network_ref']}/capture",

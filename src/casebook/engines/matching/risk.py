@@ -68,6 +68,19 @@ class LedgerDirectory:
         )
         return opened.id
 
+    async def find_wallet(self, ledger: Ledger, account_id: int, asset: str) -> int | None:
+        """The ledger wallet of venue account `account_id` in `asset`, None if never opened (it
+        holds nothing then). Opens nothing; O(1) once known."""
+        key = (wallet_owner(self.venue, account_id), WALLET, asset)
+        known = self._known.get(key)
+        if known is not None:
+            return known
+        found = await ledger.find_account(owner=key[0], name=WALLET, currency=asset)
+        if found is None:
+            return None
+        self._known[key] = found.id
+        return found.id
+
     async def wallet(self, ledger: Ledger, account_id: int, asset: str) -> int:
         """The ledger wallet of venue account `account_id` in `asset`."""
         return await self._account(
@@ -116,17 +129,44 @@ async def place_hold(
 
     Raises InsufficientFunds (409 ledger/exceeds-credits) when the wallet cannot cover it; the
     caller's transaction then rolls back with nothing written. O(1) statements."""
-    asset = market.hold_asset(side)
-    amount = market.hold_amount(side, price, qty)
-    await ledger.transfer(
-        Transfer(
-            id=hold_id,
-            debit_account_id=await directory.wallet(ledger, account_id, asset),
-            credit_account_id=await directory.venue_account(ledger, CLEARING, asset),
-            amount=amount,
-            kind=TransferKind.PENDING,
-            code="order-hold",
-            reference=f"{market.venue}:order:{order_id}"[:64],
-        )
+    transfer = await hold_transfer(
+        ledger,
+        directory,
+        market,
+        order_id=order_id,
+        account_id=account_id,
+        side=side,
+        price=price,
+        qty=qty,
+        hold_id=hold_id,
     )
-    return amount
+    await ledger.transfer(transfer)
+    assert transfer.amount is not None  # a hold always states its amount
+    return transfer.amount
+
+
+async def hold_transfer(
+    ledger: Ledger,
+    directory: LedgerDirectory,
+    market: Market,
+    *,
+    order_id: int,
+    account_id: int,
+    side: Side,
+    price: int,
+    qty: int,
+    hold_id: int,
+) -> Transfer:
+    """The pending transfer that reserves what a new order could spend, for a batch of holds
+    (`Ledger.create_transfers`); `place_hold` makes one alone. Opens the wallet's ledger
+    account on first use; O(1) once the directory knows it."""
+    asset = market.hold_asset(side)
+    return Transfer(
+        id=hold_id,
+        debit_account_id=await directory.wallet(ledger, account_id, asset),
+        credit_account_id=await directory.venue_account(ledger, CLEARING, asset),
+        amount=market.hold_amount(side, price, qty),
+        kind=TransferKind.PENDING,
+        code="order-hold",
+        reference=f"{market.venue}:order:{order_id}"[:64],
+    )

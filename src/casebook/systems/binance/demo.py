@@ -21,7 +21,7 @@ from casebook.platform.auth.models import User
 from casebook.platform.auth.service import register_user
 from casebook.platform.context import Platform
 from casebook.platform.ids import new_id
-from casebook.systems.binance import apikeys, spot
+from casebook.systems.binance import apikeys, demo_more, spot
 
 DEMO_PASSWORD = "casebook-demo"
 DEMO = ("demo@example.com", "Demo user")
@@ -70,3 +70,4 @@ async def load_demo(platform: Platform) -> None:
             for side, price in ((Side.BUY, reference - step), (Side.SELL, reference + step)):
                 await venue.place(NewOrder(maker, instrument.id, side, lots * level, price=price))
     await venue.place(NewOrder(demo, listed["BTCUSDT"].id, Side.BUY, 100, type="market"))
+    await demo_more.load_more(platform, maker_user, demo_user, DEMO_PASSWORD)
