@@ -3,7 +3,7 @@ close is queued once per date."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import httpx
 import pytest
@@ -78,3 +78,13 @@ async def test_one_close_is_queued_per_date(platform: Platform) -> None:
     job = await platform.jobs.get(first)
     assert job is not None and job.name == CLOSE_JOB
     assert job.payload == {"close": "2030-05-06T21:00:00+00:00"}
+
+
+async def test_a_close_that_runs_early_still_schedules_the_next_day(platform: Platform) -> None:
+    """The job chains from the close it was for, so a run a moment before 21:00 (a skewed
+    clock) queues tomorrow's close instead of finding itself."""
+    close = next_close(datetime.now(UTC)) + timedelta(days=1)  # running well before its time
+    await close_session(platform, {"close": close.isoformat()})
+    tomorrow = close + timedelta(days=1)
+    queued = [j for j in await platform.jobs.list_jobs() if j.name == CLOSE_JOB]
+    assert {"close": tomorrow.isoformat()} in [j.payload for j in queued]

@@ -47,7 +47,12 @@ async def close_session(platform: Platform, payload: dict[str, Any]) -> None:
     try:
         await exchange(platform).end_of_day()
     finally:
-        await schedule_close(platform)
+        # From the close this job was for, not the clock alone: a job that starts a moment
+        # early (another process's clock) must still schedule tomorrow's, not find itself.
+        now = datetime.now(UTC)
+        if "close" in payload:
+            now = max(now, datetime.fromisoformat(payload["close"]))
+        await schedule_close(platform, now)
 
 
 async def start(platform: Platform) -> None:
