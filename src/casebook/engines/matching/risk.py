@@ -68,6 +68,10 @@ class LedgerDirectory:
         )
         return opened.id
 
+    def knows_venue_account(self, name: str, asset: str) -> bool:
+        """Whether the venue's own account `name` in `asset` is known committed here."""
+        return (self.venue, name, asset) in self._known
+
     async def find_wallet(self, ledger: Ledger, account_id: int, asset: str) -> int | None:
         """The ledger wallet of venue account `account_id` in `asset`, None if never opened (it
         holds nothing then). Opens nothing; O(1) once known."""

@@ -57,7 +57,7 @@ from casebook.engines.matching.risk import (
     place_hold,
     wallet_owner,
 )
-from casebook.engines.matching.settlement import EXTERNAL, OrderState, Settlement
+from casebook.engines.matching.settlement import CLEARING, EXTERNAL, OrderState, Settlement
 from casebook.engines.matching.types import (
     CANCEL,
     EXPIRE_DAY,
@@ -663,6 +663,17 @@ class Venue:
                     outcomes.append(alone)
             return outcomes
 
+    async def _open_clearing(self, assets: set[str]) -> None:
+        """Open (and commit) the venue's clearing accounts a group's holds credit, each in a
+        transaction of its own, before the group's transaction: a group opening two of them in
+        one transaction can deadlock with another process's group opening them in the other
+        order (PostgreSQL waits on each other's unique-key inserts). Once per asset a process."""
+        for asset in sorted(assets):
+            if self.directory.knows_venue_account(CLEARING, asset):
+                continue
+            async with self.platform.db.session(write=True) as session:
+                await self.directory.venue_account(Ledger(session), CLEARING, asset)
+
     async def _accept_together(self, batch: Sequence[Acceptance]) -> list[BaseException | None]:
         """One transaction for the group, in the single path's order of checks: the account
         exists (one query for all), the venue's gate (once per account), the client order id is
@@ -672,6 +683,9 @@ class Venue:
         number besides."""
         refused: dict[int, BaseException] = {}
         accounts = {a.order.account_id for a in batch}
+        await self._open_clearing(
+            {a.instrument.market.hold_asset(Side(a.command[3])) for a in batch}
+        )
         async with self.platform.db.session(write=True) as session:
             known = set(
                 await session.scalars(
