@@ -46,6 +46,8 @@ from bench import record
 from bench.asgi_ceiling import AsgiCeiling
 from bench.casebook_server import CasebookServer
 from bench.nginx import NginxRedirect
+from bench.process import free_port
+from bench.protocol_ceiling import ProtocolCeiling
 from bench.wrk import WrkMissing, WrkResult, paths_script, run_wrk, wrk_binary
 from casebook.platform.capacity import Unit, format_quantity
 from casebook.platform.loadgen import prepare
@@ -111,14 +113,19 @@ def references(run: Run, runs: Sequence[Run]) -> tuple[float | None, float | Non
     """The rates `run` is compared with: nginx's and the bare ASGI app's (same server and
     workers) under the same pinning. None when that reference was not measured."""
     nginx = next((r.rate for r in runs if r.backend == "nginx" and r.pinned == run.pinned), None)
+    if run.key.endswith("-edge") or run.backend == "protocol":
+        # The redirect listener is below ASGI: its ceiling is the bare protocol server.
+        kind, server = "protocol", "protocol"
+    else:
+        kind, server = "asgi", run.server
     asgi = next(
         (
             r.rate
             for r in runs
-            if r.backend == "asgi"
+            if r.backend == kind
             and r.pinned == run.pinned
             and r.workers == run.workers
-            and r.server == run.server
+            and r.server == server
         ),
         None,
     )
@@ -251,6 +258,28 @@ def asgi_runs(options: Options, script: Path) -> Iterator[Run]:
             yield Run(key, label, "asgi", workers, result, pinned=pinned, server=server)
 
 
+def protocol_runs(options: Options, script: Path) -> Iterator[Run]:
+    """The bare asyncio + httptools 302 (the redirect listener's ceiling) with each worker
+    count (and pinned with one)."""
+    targets = [(w, False) for w in options.workers]
+    if options.pin and 1 in options.workers:
+        targets.append((1, True))
+    for workers, pinned in targets:
+        key = f"protocol-{workers}w" + ("-pinned" if pinned else "")
+        label = f"bare asyncio protocol 302 (uvloop + httptools), {workers} process"
+        label += "es" * (workers > 1) + pin_suffix(pinned)
+        progress(f"{label}: wrk {options.warmup_s:g} s warm-up + {options.duration_s:g} s")
+        try:
+            with ProtocolCeiling(workers=workers, cpus=SERVER_CPU if pinned else None) as bare:
+                result = measure(bare.url, script, options, pinned=pinned)
+        except RuntimeError as exc:
+            failure = str(exc).splitlines()[0]
+            yield Run(key, label, "protocol", workers, None, failure, pinned, "protocol")
+            continue
+        progress(f"{label}: {result.requests_per_s:,.0f} requests/s")
+        yield Run(key, label, "protocol", workers, result, pinned=pinned, server="protocol")
+
+
 async def create_codes(base_url: str, count: int) -> list[str]:
     """`count` short codes created through the server's public API by the load mix's setup."""
     assert CAPACITY.load is not None, "the URL shortener's capacity model names no load mix"
@@ -302,7 +331,7 @@ def casebook_runs(options: Options, workdir: Path) -> Iterator[Run]:
                             f"worker{'s' * (workers > 1)}" + pin_suffix(pinned)
                         )
                         target = _Target(key, label, backend, server, workers, pinned, number)
-                        yield _casebook_run(target, services, options, workdir)
+                        yield from _casebook_runs(target, services, options, workdir)
         except (OSError, RuntimeError, subprocess.SubprocessError) as exc:
             yield Run(
                 f"casebook-{backend}",
@@ -326,15 +355,20 @@ class _Target:
     """Distinguishes the target's database and Redis database from the others'."""
 
 
-def _casebook_run(
+def _casebook_runs(
     target: _Target, services: tuple[str, str] | None, options: Options, workdir: Path
-) -> Run:
+) -> Iterator[Run]:
+    """One server, measured twice: `/s/<code>` on its main port (the ASGI fast path in front of
+    FastAPI), then on its redirect listener's port (`--redirect-port`, `edge.py`)."""
     label, pinned = target.label, target.pinned
+    edge_key, edge_label = target.key + "-edge", label.replace("Casebook ", "Casebook edge ", 1)
     database_url = redis_url = ""
     if services is not None:
         database_url = asyncio.run(_create_database(services[0], f"bench_{target.number}"))
         redis_url = f"{services[1]}/{target.number}"
-    progress(f"{label}: starting casebook serve --server {target.server}")
+    progress(f"{label}: starting casebook serve --server {target.server} --redirect-port …")
+    edge_port = free_port()
+    results: list[tuple[str, str, WrkResult]] = []
     try:
         with CasebookServer(
             [SLUG],
@@ -343,6 +377,7 @@ def _casebook_run(
             redis_url=redis_url,
             cpus=SERVER_CPU if pinned else None,
             server=target.server,
+            env={"CASEBOOK_URL_SHORTENER_REDIRECT_PORT": str(edge_port)},
         ) as server:
             progress(f"{label}: creating {options.codes:,} links through the API")
             try:
@@ -351,24 +386,31 @@ def _casebook_run(
                 raise RuntimeError(f"{exc!r}\n{server.log_tail()}") from exc
             script = workdir / f"{target.key}.lua"
             script.write_text(paths_script([f"/s/{code}" for code in codes]))
-            progress(f"{label}: wrk {options.warmup_s:g} s warm-up + {options.duration_s:g} s")
-            result = measure(server.url, script, options, pinned=pinned)
+            for key, name, url in (
+                (target.key, label, server.url),
+                (edge_key, edge_label, f"http://127.0.0.1:{edge_port}"),
+            ):
+                progress(f"{name}: wrk {options.warmup_s:g} s warm-up + {options.duration_s:g} s")
+                result = measure(url, script, options, pinned=pinned)
+                progress(f"{name}: {result.requests_per_s:,.0f} requests/s")
+                results.append((key, name, result))
     except RuntimeError as exc:
         progress(f"{label}: FAILED: {exc}")
         failure = str(exc).splitlines()[0]
-        return Run(
+        yield Run(
             target.key, label, target.backend, target.workers, None, failure, pinned, target.server
         )
-    progress(f"{label}: {result.requests_per_s:,.0f} requests/s")
-    return Run(
-        target.key,
-        label,
-        target.backend,
-        target.workers,
-        result,
-        pinned=pinned,
-        server=target.server,
-    )
+        return
+    for key, name, result in results:
+        yield Run(
+            key,
+            name,
+            target.backend,
+            target.workers,
+            result,
+            pinned=pinned,
+            server=target.server,
+        )
 
 
 def table(runs: Sequence[Run]) -> list[str]:
@@ -376,7 +418,7 @@ def table(runs: Sequence[Run]) -> list[str]:
     of the seed's rate."""
     seed = CAPACITY.seed["reads_per_second"].value
     lines = [
-        "| target | requests/s | p50 | p99 | vs nginx | vs bare ASGI | vs seed's 7,440/s "
+        "| target | requests/s | p50 | p99 | vs nginx | vs bare server | vs seed's 7,440/s "
         "| errors |",
         "|---|---:|---:|---:|---:|---:|---:|---:|",
     ]
@@ -415,6 +457,7 @@ def main(argv: Sequence[str]) -> int:
         script.write_text(paths_script([f"/s/nginx{i}" for i in range(options.codes)]))
         runs.extend(nginx_runs(options, script))
         runs.extend(asgi_runs(options, script))
+        runs.extend(protocol_runs(options, script))
         runs.extend(casebook_runs(options, workdir))
 
     stated = CAPACITY.seed["reads_per_second"].value
@@ -438,6 +481,11 @@ def main(argv: Sequence[str]) -> int:
         "- bare ASGI 302: a Python callable answering a prebuilt 302 on the named server with "
         "the settings of `casebook serve --server …`: the ceiling of a Python redirect on that "
         "server. Casebook rows are compared with the bare app on the same server.",
+        "- bare asyncio protocol 302: the same prebuilt 302 from an asyncio.Protocol over "
+        "httptools on uvloop, SO_REUSEPORT per process (`bench/protocol_ceiling.py`): the ceiling "
+        "of the redirect listener. `Casebook edge` rows are `casebook serve --redirect-port`'s "
+        "listener (`url_shortener/edge.py`) in the same server as the row above it, compared "
+        "with that ceiling.",
         f"- seed: {stated:,.0f} redirects/s stated (corrected "
         f"{format_quantity(CAPACITY.reads_per_second, Unit.RATE)}), peak "
         f"{format_quantity(CAPACITY.reads_per_second * CAPACITY.peak_factor, Unit.RATE)} at "

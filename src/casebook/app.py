@@ -26,7 +26,7 @@ from casebook.platform.errors import install_problem_handlers
 from casebook.platform.health import router as health_router
 from casebook.platform.idempotency import install_idempotency, register_purge_job, schedule_purge
 from casebook.platform.logging import RequestIdMiddleware, configure_logging
-from casebook.platform.metrics import MetricsMiddleware
+from casebook.platform.metrics import MetricsMiddleware, fold_all
 from casebook.platform.metrics import router as metrics_router
 from casebook.platform.registry import FastPath, System, select
 from casebook.platform.settings import Settings
@@ -93,6 +93,7 @@ def create_app(settings: Settings | None = None, *, only: Sequence[str] = ()) ->
                 if system.on_shutdown:
                     await system.on_shutdown(platform)
             await platform.close()
+            fold_all()  # the answers counted since the last fold reach the metrics files
 
     app = _FastPathsFirst(
         title="Casebook",
@@ -167,7 +168,9 @@ class _FastPathsFirst(FastAPI):
     def _build_front(self) -> ASGIApp:
         global _heap_frozen
         front: ASGIApp = self._framework
-        for build in self.fast_paths:  # the last system's handler ends up outermost
+        # The first system's handler ends up outermost: the catalogue's order, which puts the
+        # URL Shortener's redirects (the hottest path of all) before any other system's check.
+        for build in reversed(self.fast_paths):
             front = build(self.state.platform, front)
         self._front = front
         if not _heap_frozen:

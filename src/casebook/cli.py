@@ -34,6 +34,14 @@ def serve(
             "protocol on uvloop + httptools)."
         ),
     ] = "granian",
+    redirect_port: Annotated[
+        int | None,
+        typer.Option(
+            help="Also answer short links (/s/<code>, and /<code> on verified custom domains) "
+            "on this port, from a dedicated redirect listener in every worker: the URL "
+            "Shortener's redirect tier."
+        ),
+    ] = None,
     simulate: Annotated[
         float,
         typer.Option(
@@ -63,6 +71,13 @@ def serve(
             )
             raise typer.Exit(2)
         os.environ["CASEBOOK_SIMULATE_TRADING"] = str(simulate)
+    if redirect_port is not None:
+        if not 0 < redirect_port < 65536 or redirect_port == port:
+            typer.echo("--redirect-port must be a free TCP port other than --port.", err=True)
+            raise typer.Exit(2)
+        # Read by the URL Shortener's settings in every worker.
+        os.environ["CASEBOOK_URL_SHORTENER_REDIRECT_PORT"] = str(redirect_port)
+        os.environ["CASEBOOK_URL_SHORTENER_REDIRECT_HOST"] = host
     settings = Settings()
     if only:
         # uvicorn's workers build the app from the environment, so the choice travels there.
@@ -101,6 +116,8 @@ def serve(
             metrics_dir.mkdir(parents=True)
             os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(metrics_dir.resolve())
     typer.echo(f"Casebook on http://{host}:{port}/  (database: {settings.resolved_database_url})")
+    if redirect_port is not None:
+        typer.echo(f"Short links also on http://{host}:{redirect_port}/s/<code>")
     if server == "uvicorn":
         import uvicorn
 

@@ -17,7 +17,7 @@ from starlette.applications import Starlette
 from starlette.responses import PlainTextResponse
 from starlette.routing import Route
 
-from casebook.platform.metrics import MetricsMiddleware, render_metrics
+from casebook.platform.metrics import MetricsMiddleware, fold_all, render_metrics
 from casebook.platform.settings import Settings
 
 
@@ -35,6 +35,7 @@ def serve(requests: int) -> None:
                 assert (await client.get(f"/items/{number}")).status_code == 200
 
     asyncio.run(run())
+    fold_all()  # what the app's shutdown does
 
 
 if __name__ == "__main__":

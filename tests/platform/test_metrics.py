@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import subprocess
 import sys
@@ -16,17 +17,25 @@ from starlette.responses import PlainTextResponse
 from starlette.routing import Mount
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from casebook.platform.metrics import ROUTE_KEY, MetricsMiddleware
+from casebook.platform.metrics import (
+    LATENCY_BUCKETS,
+    ROUTE_KEY,
+    AnswerSeries,
+    MetricsMiddleware,
+    fold_all,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
 def _requests(route: str, status: int, method: str = "GET") -> float:
+    fold_all()  # as rendering /metrics does
     labels = {"method": method, "route": route, "status": str(status)}
     return REGISTRY.get_sample_value("casebook_http_requests_total", labels) or 0.0
 
 
 def _timed(route: str, method: str = "GET") -> float:
+    fold_all()
     labels = {"method": method, "route": route}
     return REGISTRY.get_sample_value("casebook_http_request_duration_seconds_count", labels) or 0.0
 
@@ -152,3 +161,50 @@ def test_multiprocess_mode_adds_up_every_worker(tmp_path: Path) -> None:
     line = 'casebook_http_requests_total{method="GET",route="/items/{item_id}",status="200"} 7.0'
     assert line in result.stdout.splitlines()
     assert len(list(tmp_path.glob("counter_*.db"))) == 2  # one file per worker process
+
+
+async def test_answer_series_fold_into_the_same_samples_as_observing_each_answer() -> None:
+    """Answers summed in memory land in the same buckets (`le` inclusive), count and sum as
+    prometheus-client's own `observe` puts them, within the fold delay and at once on fold_all."""
+    route = "/series/{id}"
+
+    def bucket(le: float) -> float:
+        labels = {"method": "GET", "route": route, "le": str(le)}
+        return (
+            REGISTRY.get_sample_value("casebook_http_request_duration_seconds_bucket", labels)
+            or 0.0
+        )
+
+    def total() -> float:
+        labels = {"method": "GET", "route": route}
+        return (
+            REGISTRY.get_sample_value("casebook_http_request_duration_seconds_sum", labels) or 0.0
+        )
+
+    series = AnswerSeries()
+    answers = [0.0001, LATENCY_BUCKETS[0], 0.0007, 0.003, 0.003, 20.0]
+    for seconds in answers:
+        series.record("GET", route, 302, seconds)
+    assert (
+        REGISTRY.get_sample_value(
+            "casebook_http_requests_total", {"method": "GET", "route": route, "status": "302"}
+        )
+        is None
+    )  # not folded yet
+    await asyncio.sleep(AnswerSeries.FOLD_AFTER_SECONDS + 0.2)
+    assert _requests(route, 302) == len(answers)
+    assert bucket(0.0005) == 2  # 0.0001 and exactly 0.0005
+    assert bucket(0.001) == 3
+    assert bucket(0.005) == 5
+    assert bucket(10.0) == 5
+    assert (
+        REGISTRY.get_sample_value(
+            "casebook_http_request_duration_seconds_bucket",
+            {"method": "GET", "route": route, "le": "+Inf"},
+        )
+        == 6
+    )
+    assert total() == pytest.approx(sum(answers))
+    series.record("GET", route, 404, 0.002)
+    fold_all()
+    assert _requests(route, 404) == 1

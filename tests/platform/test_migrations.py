@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -71,3 +72,87 @@ def test_the_migrated_search_ddl_is_the_models() -> None:
     migration = importlib.import_module("casebook.migrations.versions.0006_messaging")
     assert migration.SQLITE_DDL == search.SQLITE_DDL
     assert migration.POSTGRES_DDL == search.POSTGRES_DDL
+
+
+async def test_url_shortener_clicks_fold_into_the_rollup_and_back(
+    empty_database: Database,
+) -> None:
+    """Migration 0013 folds one-row-per-click into counts per (link, hour, referrer host,
+    country, agent); its downgrade expands the counts back into rows."""
+    from alembic import command
+
+    from casebook.migrations import alembic_config
+
+    await upgrade(empty_database, "0012")
+    hour = 490_000
+    async with empty_database.engine.begin() as conn:
+        await conn.execute(
+            text(
+                "INSERT INTO urlshortener_links (id, domain_id, code, is_alias, target_url, "
+                "redirect_type, created_at, updated_at, click_count) VALUES "
+                "(7, 0, 'abc', false, 'https://example.com/', 302, :at, :at, 4)"
+            ),
+            {"at": datetime(2025, 1, 1, tzinfo=UTC)},
+        )
+        clicks = [
+            (1, "t.co", "DE", "chrome"),
+            (2, "t.co", "DE", "chrome"),
+            (3, None, None, "cli"),
+            (4, None, "US", "cli"),
+        ]
+        for click_id, referrer, country, agent in clicks:
+            await conn.execute(
+                text(
+                    "INSERT INTO urlshortener_clicks (id, link_id, clicked_at, hour, "
+                    "referrer_host, country, agent) VALUES (:id, 7, :at, :hour, :ref, :c, :a)"
+                ),
+                {
+                    "id": click_id,
+                    "at": datetime(2025, 1, 1, tzinfo=UTC),
+                    "hour": hour,
+                    "ref": referrer,
+                    "c": country,
+                    "a": agent,
+                },
+            )
+    await upgrade(empty_database, "0013")
+    async with empty_database.engine.connect() as conn:
+        rollup = sorted(
+            tuple(row)
+            for row in await conn.execute(
+                text(
+                    "SELECT hour, referrer_host, country, agent, clicks "
+                    "FROM urlshortener_click_counts WHERE link_id = 7"
+                )
+            )
+        )
+    assert rollup == [
+        (hour, "", "", "cli", 1),
+        (hour, "", "US", "cli", 1),
+        (hour, "t.co", "DE", "chrome", 2),
+    ]
+
+    config = alembic_config()
+
+    def downgrade(connection: Connection) -> None:
+        config.attributes["connection"] = connection
+        command.downgrade(config, "0012")
+
+    async with empty_database.engine.begin() as conn:
+        await conn.run_sync(downgrade)
+    async with empty_database.engine.connect() as conn:
+        rows = sorted(
+            (str(ref), str(country), agent)
+            for ref, country, agent in await conn.execute(
+                text(
+                    "SELECT referrer_host, country, agent FROM urlshortener_clicks "
+                    f"WHERE link_id = 7 AND hour = {hour}"
+                )
+            )
+        )
+    assert rows == [
+        ("None", "None", "cli"),
+        ("None", "US", "cli"),
+        ("t.co", "DE", "chrome"),
+        ("t.co", "DE", "chrome"),
+    ]

@@ -21,8 +21,10 @@ worker — aggregates all of them. Clear the directory between runs of the serve
 from __future__ import annotations
 
 import asyncio
+import math
 import time
-from typing import Any
+import weakref
+from bisect import bisect_left
 
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
@@ -50,12 +52,92 @@ REQUESTS = Counter(
     "HTTP requests answered, by method, route template and status code.",
     ["method", "route", "status"],
 )
+LATENCY_BUCKETS = (
+    0.0005,
+    0.001,
+    0.0025,
+    0.005,
+    0.01,
+    0.025,
+    0.05,
+    0.1,
+    0.25,
+    0.5,
+    1.0,
+    2.5,
+    5.0,
+    10.0,
+)
 LATENCY = Histogram(
     "casebook_http_request_duration_seconds",
     "Time from the request reaching the app to the end of its response, by route template.",
     ["method", "route"],
-    buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0),
+    buckets=LATENCY_BUCKETS,
 )
+_UPPER_BOUNDS = (*LATENCY_BUCKETS, math.inf)
+
+
+class AnswerSeries:
+    """Answers counted and timed in process memory, added to `REQUESTS` and `LATENCY` in bulk.
+
+    prometheus-client's `inc` and `observe` take a lock each and `observe` scans the buckets one
+    by one: about 1.4 µs per request, more in multiprocess mode, where every sample is a write to
+    a memory-mapped file. `record` here is two dict updates and a `bisect` (about 0.4 µs). The
+    sums are folded into the Prometheus series `FOLD_AFTER_SECONDS` after the first answer since
+    the last fold (a timer on the running loop, so an idle process leaves nothing behind), and
+    at once before this process renders /metrics; another worker's answers reach the
+    multiprocess files within `FOLD_AFTER_SECONDS`.
+    """
+
+    FOLD_AFTER_SECONDS = 0.5
+
+    def __init__(self) -> None:
+        self._counts: dict[tuple[str, str, int], int] = {}
+        self._latency: dict[tuple[str, str], list[float]] = {}
+        """Per (method, route): the count in each bucket of `_UPPER_BOUNDS`, then the sum."""
+        self._fold_pending = False
+        _SERIES.add(self)
+
+    def record(self, method: str, route: str, status: int, seconds: float) -> None:
+        counts = self._counts
+        key = (method, route, status)
+        counts[key] = counts.get(key, 0) + 1
+        cells = self._latency.get((method, route))
+        if cells is None:
+            cells = self._latency[(method, route)] = [0.0] * (len(_UPPER_BOUNDS) + 1)
+        cells[bisect_left(_UPPER_BOUNDS, seconds)] += 1
+        cells[-1] += seconds
+        if not self._fold_pending:
+            self._fold_pending = True
+            try:
+                asyncio.get_running_loop().call_later(self.FOLD_AFTER_SECONDS, self.fold)
+            except RuntimeError:  # no running loop (a synchronous caller): fold now
+                self.fold()
+
+    def fold(self) -> None:
+        """Add what was recorded since the last fold to the Prometheus series. O(series)."""
+        self._fold_pending = False
+        counts, self._counts = self._counts, {}
+        latency, self._latency = self._latency, {}
+        for (method, route, status), count in counts.items():
+            REQUESTS.labels(method, route, str(status)).inc(count)
+        for (method, route), cells in latency.items():
+            child = LATENCY.labels(method, route)
+            # The histogram's own cells, as `Histogram.observe` increments them: one value per
+            # bucket (not cumulative) and the sum. prometheus-client has no bulk observe.
+            for bucket, hits in zip(child._buckets, cells[:-1], strict=True):
+                if hits:
+                    bucket.inc(hits)
+            child._sum.inc(cells[-1])
+
+
+_SERIES: weakref.WeakSet[AnswerSeries] = weakref.WeakSet()
+
+
+def fold_all() -> None:
+    """Fold every live `AnswerSeries` of this process now (before rendering /metrics)."""
+    for series in list(_SERIES):
+        series.fold()
 
 
 def route_template(scope: Scope, root_path: str = "") -> str:
@@ -81,16 +163,12 @@ def route_template(scope: Scope, root_path: str = "") -> str:
 
 
 class MetricsMiddleware:
-    """Count and time every HTTP request. Per request: two clock reads and two dict lookups.
-
-    The labelled children of both metrics are cached per (method, route, status), so the hot
-    path skips prometheus-client's label resolution.
-    """
+    """Count and time every HTTP request. Per request: two clock reads and an
+    `AnswerSeries.record`."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
-        self._counters: dict[tuple[str, str, int], Any] = {}
-        self._histograms: dict[tuple[str, str], Any] = {}
+        self._series = AnswerSeries()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -115,21 +193,12 @@ class MetricsMiddleware:
         method = scope["method"]
         if method not in _METHODS:
             method = "OTHER"
-        route = route_template(scope, root_path)
-        counter = self._counters.get((method, route, status))
-        if counter is None:
-            counter = REQUESTS.labels(method, route, str(status))
-            self._counters[(method, route, status)] = counter
-        counter.inc()
-        histogram = self._histograms.get((method, route))
-        if histogram is None:
-            histogram = LATENCY.labels(method, route)
-            self._histograms[(method, route)] = histogram
-        histogram.observe(seconds)
+        self._series.record(method, route_template(scope, root_path), status, seconds)
 
 
 def render_metrics(settings: Settings) -> bytes:
     """The Prometheus text exposition of this process, or of all workers in multiprocess mode."""
+    fold_all()
     if settings.prometheus_multiproc_dir is not None:
         registry = CollectorRegistry()
         multiprocess.MultiProcessCollector(  # type: ignore[no-untyped-call]

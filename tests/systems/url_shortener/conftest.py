@@ -38,6 +38,13 @@ def state(platform: Platform) -> Shortener:
 
 
 @pytest.fixture
+async def manual_flush(state: Shortener) -> None:
+    """Stop the background click flusher: the test flushes itself, and a tick of the flusher
+    on a slow machine would take clicks from under it (`flush` returning fewer than sent)."""
+    await state.clicks.stop()
+
+
+@pytest.fixture
 def configure(state: Shortener) -> Callable[..., ShortenerSettings]:
     """Change the shortener's settings for this test: `configure(click_flush_batch=5)`."""
 

@@ -24,7 +24,7 @@ from casebook.systems.url_shortener.clicks import (
     country_code,
     referrer_host,
 )
-from casebook.systems.url_shortener.models import Click, Link
+from casebook.systems.url_shortener.models import ClickCount, Link
 from casebook.systems.url_shortener.runtime import Shortener, shortener
 from tests.systems.url_shortener.conftest import API, Account, shorten
 
@@ -38,16 +38,18 @@ FIREFOX = "Mozilla/5.0 (X11; Linux x86_64; rv:127.0) Gecko/20100101 Firefox/127.
 
 
 async def click_rows(platform: Platform) -> int:
+    """Clicks written to the rollup table."""
     async with platform.db.session() as session:
-        return int(await session.scalar(select(func.count()).select_from(Click)) or 0)
+        return int(await session.scalar(select(func.sum(ClickCount.clicks))) or 0)
 
 
+@pytest.mark.usefixtures("manual_flush")
 async def test_a_click_is_buffered_then_written_with_the_link_counter(
     client: httpx.AsyncClient, alice: Account, state: Shortener, platform: Platform
 ) -> None:
     link = (await shorten(client, alice.headers, url="https://example.com/a")).json()
     await client.get(f"/s/{link['code']}")
-    assert len(state.clicks.pending) == 1
+    assert state.clicks.pending == 1
     assert await click_rows(platform) == 0  # nothing written on the redirect path
     assert await state.clicks.flush() == 1
     assert await click_rows(platform) == 1
@@ -56,6 +58,7 @@ async def test_a_click_is_buffered_then_written_with_the_link_counter(
     assert mine["last_click_at"] is not None
 
 
+@pytest.mark.usefixtures("manual_flush")
 async def test_one_flush_counts_every_link_of_the_batch(
     client: httpx.AsyncClient, alice: Account, state: Shortener
 ) -> None:
@@ -122,18 +125,19 @@ async def test_shutdown_flushes_the_buffer(settings: Settings) -> None:
         async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as http:
             for _ in range(3):
                 assert (await http.get(f"/s/{code}")).status_code == 302
-        assert len(state.clicks.pending) == 3
+        assert state.clicks.pending == 3
     database = Database(settings.resolved_database_url)
     try:
         async with database.session() as session:
             count = await session.scalar(select(Link.click_count).where(Link.code == code))
-            rows = await session.scalar(select(func.count()).select_from(Click))
+            rows = await session.scalar(select(func.sum(ClickCount.clicks)))
     finally:
         await database.dispose()
     assert count == 3
     assert rows == 3
 
 
+@pytest.mark.usefixtures("manual_flush")
 async def test_clicks_of_a_link_deleted_before_the_flush_are_dropped(
     client: httpx.AsyncClient, alice: Account, state: Shortener, platform: Platform
 ) -> None:
@@ -144,6 +148,7 @@ async def test_clicks_of_a_link_deleted_before_the_flush_are_dropped(
     assert await click_rows(platform) == 0
 
 
+@pytest.mark.usefixtures("manual_flush")
 async def test_analytics_report_time_buckets_referrers_countries_and_agents(
     client: httpx.AsyncClient, alice: Account, state: Shortener
 ) -> None:
@@ -247,6 +252,7 @@ def test_click_fields_are_parsed_from_raw_headers() -> None:
     assert agent_family(None) == "other"
 
 
+@pytest.mark.usefixtures("manual_flush")
 async def test_two_processes_flushing_the_same_links_at_once_both_count(
     state: Shortener, platform: Platform
 ) -> None:
@@ -262,10 +268,85 @@ async def test_two_processes_flushing_the_same_links_at_once_both_count(
     for _ in range(rounds):
         now = time.time()
         for link_id in ids:
-            state.clicks.record((link_id, now, None, None, None))
+            state.clicks.record(link_id, now, None, None, None)
         for link_id in reversed(ids):
-            other.record((link_id, now, None, None, None))
+            other.record(link_id, now, None, None, None)
         assert await asyncio.gather(state.clicks.flush(), other.flush()) == [300, 300]
     async with platform.db.session() as session:
         counts = set(await session.scalars(select(Link.click_count).where(Link.id.in_(ids))))
     assert counts == {2 * rounds}
+
+
+async def rollup(platform: Platform, link_id: int) -> list[tuple[object, ...]]:
+    async with platform.db.session() as session:
+        rows = await session.execute(
+            select(
+                ClickCount.referrer_host, ClickCount.country, ClickCount.agent, ClickCount.clicks
+            )
+            .where(ClickCount.link_id == link_id)
+            .order_by(ClickCount.referrer_host, ClickCount.country, ClickCount.agent)
+        )
+        return [tuple(row) for row in rows]
+
+
+@pytest.mark.usefixtures("manual_flush")
+async def test_clicks_are_stored_rolled_up_per_hour_referrer_country_and_agent(
+    state: Shortener, platform: Platform
+) -> None:
+    """A batch writes one row per distinct (hour, referrer host, country, agent family); raw
+    headers that parse alike share a row, and a later batch adds to the rows it shares."""
+    link = (await service.shorten(state, None, "https://example.com/rollup")).link
+    now = time.time()
+    chrome = CHROME.encode()
+    for _ in range(500):
+        state.clicks.record(link.id, now, b"https://t.co/abc", b"de", chrome)
+    state.clicks.record(link.id, now, b"https://T.co:443/other?x", b"DE", chrome)
+    state.clicks.record(link.id, now, None, None, b"curl/8.5.0")
+    assert state.clicks.pending == 502
+    assert len(state.clicks.counts) == 3
+    assert await state.clicks.flush() == 502
+    assert await rollup(platform, link.id) == [("", "", "cli", 1), ("t.co", "DE", "chrome", 501)]
+
+    state.clicks.record(link.id, now, b"https://t.co/", b"DE", chrome)
+    assert await state.clicks.flush() == 1
+    assert await rollup(platform, link.id) == [("", "", "cli", 1), ("t.co", "DE", "chrome", 502)]
+    async with platform.db.session() as session:
+        count = await session.scalar(select(Link.click_count).where(Link.id == link.id))
+    assert count == 503
+
+
+@pytest.mark.usefixtures("manual_flush")
+async def test_a_failed_flush_keeps_its_clicks_and_the_buffer_limit_drops_the_oldest(
+    state: Shortener,
+    platform: Platform,
+    configure: Callable[..., object],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    configure(click_buffer_limit=5)
+    old = (await service.shorten(state, None, "https://example.com/old")).link
+    new = (await service.shorten(state, None, "https://example.com/new")).link
+    now = time.time()
+    for _ in range(4):
+        state.clicks.record(old.id, now, None, None, None)
+
+    async def unreachable(*_: object) -> int:
+        state.clicks.record(new.id, now, None, None, None)  # arrives during the flush
+        state.clicks.record(new.id, now, None, None, None)
+        raise ConnectionError("database down")
+
+    monkeypatch.setattr(state.clicks, "_write", unreachable)
+    with pytest.raises(ConnectionError):
+        await state.clicks.flush()
+    assert state.clicks.pending == 5
+    assert state.clicks.dropped == 1
+    monkeypatch.undo()
+    assert await state.clicks.flush() == 5
+    async with platform.db.session() as session:
+        counts = dict(
+            (
+                await session.execute(
+                    select(Link.id, Link.click_count).where(Link.id.in_([old.id, new.id]))
+                )
+            ).all()
+        )
+    assert counts == {old.id: 3, new.id: 2}

@@ -1,9 +1,10 @@
 """Per-link click analytics: clicks over time and the top referrers, countries and agents.
 
-Clicks carry `hour` (hours since the epoch), so bucketing is `GROUP BY hour` or `GROUP BY hour /
-24` on both SQLite and PostgreSQL, over the `(link_id, hour)` index. Buckets are whole UTC hours
-or days covering [since, until); empty buckets are filled with zeros. Clicks still in a process's
-buffer (at most about a second's worth) are not counted yet.
+Clicks are stored rolled up per (link, hour, referrer host, country, agent family)
+(`models.ClickCount`), so bucketing is `SUM(clicks) … GROUP BY hour` or `GROUP BY hour / 24` on
+both SQLite and PostgreSQL, over the leading `(link_id, hour)` columns of the primary key.
+Buckets are whole UTC hours or days covering [since, until); empty buckets are filled with
+zeros. Clicks still in a process's buffer (at most about a second's worth) are not counted yet.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from casebook.platform.errors import InvalidInput
-from casebook.systems.url_shortener.models import Click
+from casebook.systems.url_shortener.models import ClickCount
 
 Granularity = Literal["hour", "day"]
 MAX_BUCKETS = {"hour": 24 * 31, "day": 3 * 366}
@@ -75,17 +76,24 @@ async def click_stats(
 ) -> ClickStats:
     """The clicks of `link_id` per bucket and its top-10 referrers, countries and agents.
 
-    Four grouped queries over the (link_id, hour) index range. Raises InvalidRange.
+    Four grouped queries over the (link_id, hour) range of the rollup's primary key.
+    Raises InvalidRange.
     """
     first, end = bucket_range(granularity, since, until, datetime.now(UTC))
     per_day = granularity == "day"
     first_hour, end_hour = (first * 24, end * 24) if per_day else (first, end)
-    in_range = (Click.link_id == link_id, Click.hour >= first_hour, Click.hour < end_hour)
-    bucket: Any = (Click.hour // 24) if per_day else Click.hour
+    in_range = (
+        ClickCount.link_id == link_id,
+        ClickCount.hour >= first_hour,
+        ClickCount.hour < end_hour,
+    )
+    bucket: Any = (ClickCount.hour // 24) if per_day else ClickCount.hour
     counts = dict(
         (int(b), int(n))
         for b, n in await session.execute(
-            select(bucket.label("bucket"), func.count()).where(*in_range).group_by(bucket)
+            select(bucket.label("bucket"), func.sum(ClickCount.clicks))
+            .where(*in_range)
+            .group_by(bucket)
         )
     )
     size = timedelta(days=1) if per_day else timedelta(hours=1)
@@ -93,7 +101,7 @@ async def click_stats(
     series = [(epoch + b * size, counts.get(b, 0)) for b in range(first, end)]
 
     async def top(column: Any) -> list[tuple[str | None, int]]:
-        clicks = func.count().label("clicks")
+        clicks = func.sum(ClickCount.clicks).label("clicks")
         rows = await session.execute(
             select(column, clicks)
             .where(*in_range)
@@ -101,13 +109,14 @@ async def click_stats(
             .order_by(clicks.desc(), column)
             .limit(TOP)
         )
-        return [(value, int(n)) for value, n in rows]
+        # '' is the rollup key's "none" (no Referer, no country header).
+        return [(value or None, int(n)) for value, n in rows]
 
     return ClickStats(
         since=epoch + first * size,
         until=epoch + end * size,
         series=series,
-        referrers=await top(Click.referrer_host),
-        countries=await top(Click.country),
-        agents=await top(Click.agent),
+        referrers=await top(ClickCount.referrer_host),
+        countries=await top(ClickCount.country),
+        agents=await top(ClickCount.agent),
     )

@@ -49,6 +49,11 @@ class ShortenerSettings(BaseSettings):
     shorten_per_minute_api_key: int = Field(600, ge=1)
     """Shortens per minute per API key (in addition to the per-IP limit)."""
 
+    redirect_port: int | None = Field(None, ge=0, le=65535)
+    """A port on which every process also answers short links from the redirect listener
+    (`edge.py`); None: off. 0 picks a free port (tests)."""
+    redirect_host: str = "127.0.0.1"
+
     domain_verify_timeout_seconds: float = Field(3.0, gt=0)
     dns_nameservers: list[str] = Field(default_factory=list)
     """DNS servers (`address[:port]`) asked for `_casebook-verify` TXT proofs; empty: the

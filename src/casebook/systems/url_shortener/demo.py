@@ -8,6 +8,7 @@ once; clicks are added only to links created by this run, so restarts do not pil
 from __future__ import annotations
 
 import random
+from collections import Counter
 from datetime import timedelta
 from typing import Any
 
@@ -17,11 +18,10 @@ from casebook.platform.auth.models import User
 from casebook.platform.auth.service import register_user
 from casebook.platform.context import Platform
 from casebook.platform.db import utcnow
-from casebook.platform.ids import new_id
 from casebook.systems.url_shortener import service
 from casebook.systems.url_shortener.clicks import agent_family
 from casebook.systems.url_shortener.errors import AliasTaken
-from casebook.systems.url_shortener.models import Click, Link
+from casebook.systems.url_shortener.models import ClickCount, Link
 from casebook.systems.url_shortener.runtime import shortener
 
 DEMO_EMAIL = "demo@example.com"
@@ -74,24 +74,31 @@ async def _add_clicks(
     *, session_link: Link, count: int, rng: random.Random, platform: Platform
 ) -> None:
     now = utcnow()
-    rows: list[dict[str, Any]] = []
+    counts: Counter[tuple[int, str, str, str]] = Counter()
     times = []
     for _ in range(count):
         at = now - timedelta(hours=rng.triangular(0, 14 * 24, 0))
         times.append(at)
-        rows.append(
-            {
-                "id": new_id(),
-                "link_id": session_link.id,
-                "clicked_at": at,
-                "hour": int(at.timestamp() // 3600),
-                "referrer_host": rng.choice(_REFERRERS),
-                "country": rng.choice(_COUNTRIES),
-                "agent": agent_family(rng.choice(_AGENTS)),
-            }
+        key = (
+            int(at.timestamp() // 3600),
+            rng.choice(_REFERRERS) or "",
+            rng.choice(_COUNTRIES) or "",
+            agent_family(rng.choice(_AGENTS)),
         )
+        counts[key] += 1
+    rows: list[dict[str, Any]] = [
+        {
+            "link_id": session_link.id,
+            "hour": hour,
+            "referrer_host": referrer,
+            "country": country,
+            "agent": agent,
+            "clicks": clicks,
+        }
+        for (hour, referrer, country, agent), clicks in counts.items()
+    ]
     async with platform.db.session() as session:
-        await session.execute(insert(Click), rows)
+        await session.execute(insert(ClickCount), rows)
         await session.execute(
             update(Link)
             .where(Link.id == session_link.id)

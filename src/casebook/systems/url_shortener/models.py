@@ -3,7 +3,8 @@
 - `urlshortener_links`: one row per short link. `(domain_id, code)` is unique: `domain_id` 0 is the
   main short host, otherwise the id of a verified custom domain. Deleted links stay as tombstones
   (`deleted_at` set, target forgotten) so a shared alias can never be re-pointed by someone else.
-- `urlshortener_clicks`: one row per recorded click, written in batches off the redirect path.
+- `urlshortener_click_counts`: clicks rolled up per (link, hour, referrer host, country, agent),
+  added to in batches off the redirect path.
 - `urlshortener_domains`: custom short domains and their verification state.
 - `urlshortener_counters`: the code counter whose blocks processes reserve atomically.
 """
@@ -13,6 +14,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from sqlalchemy import (
+    BigInteger,
     Boolean,
     ForeignKey,
     Index,
@@ -58,19 +60,30 @@ class Link(Base):
     deleted_at: Mapped[datetime | None]
 
 
-class Click(Base):
-    __tablename__ = "urlshortener_clicks"
-    __table_args__ = (Index("ix_urlshortener_clicks_link_id_hour", "link_id", "hour"),)
+class ClickCount(Base):
+    """Clicks of one link in one UTC hour from one (referrer host, country, agent family).
 
-    id: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
-    link_id: Mapped[int] = mapped_column(ForeignKey("urlshortener_links.id", ondelete="CASCADE"))
-    clicked_at: Mapped[datetime]
-    hour: Mapped[int]
+    Analytics only ever ask for clicks per hour or day and the top referrers, countries and
+    agents over a range, so clicks are stored rolled up, as analytics stores do, rather than one
+    row per click: a flush writes one row per distinct key of its batch (an upsert adding to
+    `clicks`), so its cost and the table's growth follow the variety of the traffic, not its
+    volume. The key columns use '' for "none" (a unique key cannot rely on NULLs being equal).
+    """
+
+    __tablename__ = "urlshortener_click_counts"
+
+    link_id: Mapped[int] = mapped_column(
+        ForeignKey("urlshortener_links.id", ondelete="CASCADE"), primary_key=True
+    )
+    hour: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
     """Hours since the Unix epoch, so SQL buckets by hour (`hour`) or day (`hour / 24`)."""
-    referrer_host: Mapped[str | None] = mapped_column(String(MAX_HOST_LENGTH))
-    country: Mapped[str | None] = mapped_column(String(2))
-    agent: Mapped[str] = mapped_column(String(16))
+    referrer_host: Mapped[str] = mapped_column(String(MAX_HOST_LENGTH), primary_key=True)
+    """The Referer's host, lower case; '' when there was none (or it did not parse)."""
+    country: Mapped[str] = mapped_column(String(2), primary_key=True)
+    """ISO 3166 alpha-2 code from the trusted edge header; '' when unknown."""
+    agent: Mapped[str] = mapped_column(String(16), primary_key=True)
     """User-agent family (chrome, firefox, safari, edge, opera, bot, cli, other)."""
+    clicks: Mapped[int] = mapped_column(BigInteger)
 
 
 class Domain(Base):

@@ -7,12 +7,12 @@ middleware; everything else passes through to the app untouched.
 
 Per request, with a warm cache: one regex match on the path, one dict lookup (custom hosts only),
 one read of process memory (`MemoryCache.get_now`, no await; with Redis, a GET only when this
-process has not read the code within `local_cache_ttl_seconds`), a split
-of the cached entry, one scan of the request headers, an O(1) append to the click buffer, and
-two clock reads and two dict lookups for the metrics. The response headers are prebuilt byte
-strings. A miss costs one indexed SELECT and fills the cache,
-and an unknown code is cached as unknown for a few seconds, so a flood of made-up codes cannot
-reach the database more than once per code per `negative_cache_ttl_seconds`.
+process has not read the code within `local_cache_ttl_seconds`), a split of the cached entry,
+one scan of the request headers, an O(1) increment of the click counters, and two clock reads
+and two dict updates for the metrics (`AnswerSeries`). The response headers are prebuilt byte
+strings. A miss costs one indexed SELECT and fills the cache, and an unknown code is cached as
+unknown for a few seconds, so a flood of made-up codes cannot reach the database more than once
+per code per `negative_cache_ttl_seconds`.
 
 Being outermost, the handler does itself what the middlewares would do for it: it counts and
 times its answers in the platform's Prometheus series (`casebook_http_requests`,
@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import re
 import time
-from typing import Any
 
 import orjson
 import structlog
@@ -33,7 +32,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from casebook.platform.context import Platform
 from casebook.platform.errors import PROBLEM_JSON, Problem
-from casebook.platform.metrics import LATENCY, REQUESTS
+from casebook.platform.metrics import AnswerSeries
 from casebook.systems.url_shortener.codes import CODE_LENGTH
 from casebook.systems.url_shortener.errors import (
     LinkDeleted,
@@ -50,7 +49,7 @@ from casebook.systems.url_shortener.linkcache import (
     decode_target,
 )
 from casebook.systems.url_shortener.models import MAIN_DOMAIN
-from casebook.systems.url_shortener.runtime import shortener
+from casebook.systems.url_shortener.runtime import Shortener, shortener
 
 log = structlog.get_logger("casebook.url_shortener.redirect")
 
@@ -60,37 +59,89 @@ MAIN_PREFIX = "/s/"
 MAIN_ROUTE = "/s/{code}"
 CUSTOM_DOMAIN_ROUTE = "/{code}"
 _MAX_AGE_301 = 86_400
+# A 301 is cached by browsers; bounding it to a day lets edits and expiry take effect.
+_CACHE_301 = b"public, max-age=86400"
+# A 302 must come back to us on every click, or the click is not counted.
+_CACHE_302 = b"private, no-cache"
 _REDIRECT_HEADERS = {
-    # A 301 is cached by browsers; bounding it to a day lets edits and expiry take effect.
-    301: [(b"cache-control", b"public, max-age=86400"), (b"content-length", b"0")],
-    # A 302 must come back to us on every click, or the click is not counted.
-    302: [(b"cache-control", b"private, no-cache"), (b"content-length", b"0")],
+    301: [(b"cache-control", _CACHE_301), (b"content-length", b"0")],
+    302: [(b"cache-control", _CACHE_302), (b"content-length", b"0")],
 }
 _PROBLEM_TYPE = PROBLEM_JSON.encode()
 
 
-class AnswerMetrics:
-    """The fast path's answers in the platform's Prometheus series, as `MetricsMiddleware`
-    records the framework's: a count per (method, route, status) and a latency histogram per
-    (method, route). The labelled children are cached, so `record` is two dict lookups, one
-    counter increment and one histogram observation: about 1 µs (2 µs when several workers
-    write their samples to files)."""
+MISS = Target(0, 0, 0.0, 0.0, b"")
+"""`Resolver.cached`'s answer when process memory cannot decide (absent or stale entry)."""
 
-    def __init__(self) -> None:
-        self._counters: dict[tuple[str, str, int], Any] = {}
-        self._histograms: dict[tuple[str, str], Any] = {}
 
-    def record(self, method: str, route: str, status: int, seconds: float) -> None:
-        counter = self._counters.get((method, route, status))
-        if counter is None:
-            counter = REQUESTS.labels(method, route, str(status))
-            self._counters[(method, route, status)] = counter
-        counter.inc()
-        histogram = self._histograms.get((method, route))
-        if histogram is None:
-            histogram = LATENCY.labels(method, route)
-            self._histograms[(method, route)] = histogram
-        histogram.observe(seconds)
+class Resolver:
+    """Short code → `Target`, from process memory, else the shared cache, else the database:
+    the lookup of both the ASGI fast path and the redirect listener (`edge`)."""
+
+    def __init__(self, state: Shortener) -> None:
+        self.links = state.links
+        self.local = state.links.local
+        self.shared_entry = state.links.shared_entry
+
+    def cached(self, domain_id: int, code: str, now: float) -> Target | None:
+        """The target of `code` if process memory knows it (None: known not to exist), or
+        `MISS` when only `resolve` can tell. O(1), no I/O, never awaits."""
+        spelling = code if len(code) == CODE_LENGTH and code.isalnum() else code.lower()
+        raw = self.local.get_now(f"urlshortener:{domain_id}:{spelling}")
+        if raw == LOWERCASE_POINTER:
+            raw = self.local.get_now(f"urlshortener:{domain_id}:{spelling.lower()}")
+        if raw is None:
+            return MISS
+        if raw == UNKNOWN:
+            return None
+        target = decode_target(raw)
+        return MISS if target.stale_after <= now else target
+
+    async def resolve(self, domain_id: int, code: str, now: float) -> Target | None:
+        """The target of `code` (`code` matched CODE): from process memory, else the shared
+        cache, else the database. Returns None for an unknown code. Raises what the cache or
+        the database raises."""
+        # `linkcache.lookup_spelling`, inlined: `code` matched CODE, so it is ASCII already.
+        spelling = code if len(code) == CODE_LENGTH and code.isalnum() else code.lower()
+        key = f"urlshortener:{domain_id}:{spelling}"
+        raw = self.local.get_now(key)
+        if raw is None:
+            raw = await self.shared_entry(key)
+        if raw == LOWERCASE_POINTER:
+            spelling = spelling.lower()
+            key = f"urlshortener:{domain_id}:{spelling}"
+            raw = self.local.get_now(key)
+            if raw is None:
+                raw = await self.shared_entry(key)
+        if raw is None:
+            return await self.links.load(domain_id, spelling)
+        if raw == UNKNOWN:
+            return None
+        target = decode_target(raw)
+        if target.stale_after <= now:
+            return await self.links.load(domain_id, spelling)
+        return target
+
+
+def refusal(target: Target | None, code: str, now: float) -> Problem | None:
+    """Why `target` (the lookup of `code`) cannot be followed, or None for a live link."""
+    if target is None:
+        return LinkNotFound(f"There is no short link {code!r}.")
+    if target.status == GONE:
+        return LinkDeleted(f"The short link {code!r} was deleted.")
+    if target.expires_at and now >= target.expires_at:
+        return LinkExpired(f"The short link {code!r} has expired.")
+    return None
+
+
+def cache_control(target: Target, now: float) -> bytes:
+    """The Cache-Control of a live link's redirect."""
+    if target.status == 301:
+        expires_at = target.expires_at
+        if expires_at and expires_at - now < _MAX_AGE_301:
+            return b"public, max-age=%d" % int(expires_at - now)
+        return _CACHE_301
+    return _CACHE_302
 
 
 class RedirectFastPath:
@@ -100,11 +151,9 @@ class RedirectFastPath:
         self.app = app
         self.state = shortener(platform)
         self.hosts = self.state.hosts
-        self.links = self.state.links
-        self.local = self.links.local
-        self.shared_entry = self.links.shared_entry
+        self.resolver = Resolver(self.state)
         self.record_click = self.state.clicks.record
-        self.metrics = AnswerMetrics()
+        self.metrics = AnswerSeries()
         header = platform.settings.trusted_country_header.strip().lower()
         self.country_header = header.encode("latin-1") if header else None
 
@@ -147,28 +196,19 @@ class RedirectFastPath:
         """Answer the redirect (or its problem); returns the status sent."""
         now = time.time()
         try:
-            target = await self._lookup(domain_id, code, now)
+            target = await self.resolver.resolve(domain_id, code, now)
         except Exception:
             # The database or Redis failed on a miss: nothing has been sent yet.
             log.exception("redirect lookup failed", domain_id=domain_id, code=code)
             return await self._problem(send, RedirectFailed(), method)
-        if target is None:
-            return await self._problem(
-                send, LinkNotFound(f"There is no short link {code!r}."), method
-            )
+        problem = refusal(target, code, now)
+        if problem is not None or target is None:
+            return await self._problem(send, problem or RedirectFailed(), method)
         status = target.status
-        if status == GONE:
-            return await self._problem(
-                send, LinkDeleted(f"The short link {code!r} was deleted."), method
-            )
-        expires_at = target.expires_at
-        if expires_at and now >= expires_at:
-            return await self._problem(
-                send, LinkExpired(f"The short link {code!r} has expired."), method
-            )
         headers = [(b"location", target.location), *_REDIRECT_HEADERS[status]]
+        expires_at = target.expires_at
         if expires_at and status == 301 and expires_at - now < _MAX_AGE_301:
-            headers[1] = (b"cache-control", b"public, max-age=%d" % int(expires_at - now))
+            headers[1] = (b"cache-control", cache_control(target, now))
         await send({"type": "http.response.start", "status": status, "headers": headers})
         await send({"type": "http.response.body", "body": b""})
         if method == "GET":
@@ -181,34 +221,8 @@ class RedirectFastPath:
                     agent = value
                 elif name == country_header:
                     country = value
-            self.record_click((target.link_id, now, referer, country, agent))
+            self.record_click(target.link_id, now, referer, country, agent)
         return status
-
-    async def _lookup(self, domain_id: int, code: str, now: float) -> Target | None:
-        """The target of `code`: from process memory, else the shared cache, else the database.
-
-        Returns None for an unknown code. Raises what the cache or the database raises.
-        """
-        # `linkcache.lookup_spelling`, inlined: `code` matched CODE, so it is ASCII already.
-        spelling = code if len(code) == CODE_LENGTH and code.isalnum() else code.lower()
-        key = f"urlshortener:{domain_id}:{spelling}"
-        raw = self.local.get_now(key)
-        if raw is None:
-            raw = await self.shared_entry(key)
-        if raw == LOWERCASE_POINTER:
-            spelling = spelling.lower()
-            key = f"urlshortener:{domain_id}:{spelling}"
-            raw = self.local.get_now(key)
-            if raw is None:
-                raw = await self.shared_entry(key)
-        if raw is None:
-            return await self.links.load(domain_id, spelling)
-        if raw == UNKNOWN:
-            return None
-        target = decode_target(raw)
-        if target.stale_after <= now:
-            return await self.links.load(domain_id, spelling)
-        return target
 
     @staticmethod
     async def _problem(send: Send, problem: Problem, method: str) -> int:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 import structlog
@@ -22,6 +23,9 @@ from casebook.systems.url_shortener.domains import DomainVerifier
 from casebook.systems.url_shortener.hosts import REFRESH_SECONDS, DomainHosts
 from casebook.systems.url_shortener.linkcache import LinkCache
 from casebook.systems.url_shortener.writer import LinkWriter
+
+if TYPE_CHECKING:
+    from casebook.systems.url_shortener.edge import RedirectEdge
 
 STATE_KEY = "url-shortener"
 log = structlog.get_logger("casebook.url_shortener")
@@ -48,6 +52,8 @@ class Shortener:
         self.main_hosts = self._main_hosts()
         """Host names of the main short host; a target URL on any of them would loop."""
         self._refresher: asyncio.Task[None] | None = None
+        self.edge: RedirectEdge | None = None
+        """The redirect listener, when `redirect_port` is set."""
 
     def _main_hosts(self) -> frozenset[str]:
         base = (urlsplit(self.platform.settings.base_url).hostname or "").lower()
@@ -94,6 +100,11 @@ async def start(platform: Platform) -> None:
     state._refresher = asyncio.get_running_loop().create_task(
         state._refresh_hosts(), name="url-shortener-hosts"
     )
+    if state.config.redirect_port is not None:
+        from casebook.systems.url_shortener.edge import RedirectEdge
+
+        state.edge = RedirectEdge(state)
+        await state.edge.start(state.config.redirect_host, state.config.redirect_port)
 
 
 async def stop(platform: Platform) -> None:
@@ -102,6 +113,8 @@ async def stop(platform: Platform) -> None:
     state = platform.state.pop(STATE_KEY, None)
     if state is None:
         return
+    if state.edge is not None:
+        await state.edge.stop()
     if state._refresher is not None:
         state._refresher.cancel()
         with contextlib.suppress(asyncio.CancelledError):
@@ -111,4 +124,4 @@ async def stop(platform: Platform) -> None:
     try:
         await state.clicks.stop()
     except Exception:
-        log.exception("final click flush failed", lost=len(state.clicks.pending))
+        log.exception("final click flush failed", lost=state.clicks.pending)

@@ -37,7 +37,7 @@ from casebook.systems.url_shortener.errors import (
 from casebook.systems.url_shortener.linkcache import GONE, Target
 from casebook.systems.url_shortener.models import (
     MAIN_DOMAIN,
-    Click,
+    ClickCount,
     Domain,
     Link,
 )
@@ -335,7 +335,7 @@ async def delete_link(
     link = (await owned_link(session, owner_id, code, domain)).link
     link.deleted_at = utcnow()
     link.target_url = ""
-    await session.execute(delete(Click).where(Click.link_id == link.id))
+    await session.execute(delete(ClickCount).where(ClickCount.link_id == link.id))
     await session.commit()
     await state.links.invalidate(link.domain_id, link.code)
 
