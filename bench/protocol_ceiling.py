@@ -18,6 +18,7 @@ import subprocess
 import sys
 import tempfile
 from pathlib import Path
+from typing import cast
 
 import httptools
 import uvloop
@@ -35,8 +36,8 @@ ANSWER = (
 
 class _Bare(asyncio.Protocol):
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        self.transport = transport
+        # uvloop's transports implement asyncio.Transport without subclassing it.
+        self.transport = cast(asyncio.Transport, transport)
         self.parser = httptools.HttpRequestParser(self)
 
     def data_received(self, data: bytes) -> None:

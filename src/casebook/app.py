@@ -81,6 +81,9 @@ def create_app(settings: Settings | None = None, *, only: Sequence[str] = ()) ->
             from casebook.simulate import start_in_app
 
             await start_in_app(platform, systems, settings.simulate_trading)
+        for system in systems:
+            if system.on_ready:
+                await system.on_ready(platform)
         log.info("started", systems=[s.slug for s in systems], database=platform.db.engine.url)
         try:
             yield

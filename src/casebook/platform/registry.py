@@ -54,6 +54,10 @@ class System:
     demo: Callable[[Platform], Awaitable[None]] | None = None
     on_startup: Callable[[Platform], Awaitable[None]] | None = None
     on_shutdown: Callable[[Platform], Awaitable[None]] | None = None
+    on_ready: Callable[[Platform], Awaitable[None]] | None = None
+    """Called once the whole app has started (every system's `on_startup`, the job worker,
+    demo data), just before it is served: for listeners of a system's own that must not answer
+    before then."""
     models_module: str | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 

@@ -4,8 +4,14 @@ TCP connections with raw HTTP/1.1 bytes (and with httpx), sharing the app's proc
 from __future__ import annotations
 
 import asyncio
+import os
+import signal
+import subprocess
+import sys
+import time
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import httpx
 import pytest
@@ -18,6 +24,7 @@ from casebook.systems.url_shortener import edge as edge_module
 from casebook.systems.url_shortener import service
 from casebook.systems.url_shortener.edge import RedirectEdge
 from casebook.systems.url_shortener.runtime import Shortener, shortener
+from tests.servers import free_port
 from tests.systems.url_shortener.conftest import API, Account, shorten
 from tests.systems.url_shortener.test_domains import (  # noqa: F401 (fixtures)
     HOST,
@@ -286,3 +293,40 @@ async def test_the_listener_starts_with_the_app_when_a_port_is_set(
         assert response.headers["location"] == "https://example.com/boot"
     with pytest.raises(OSError):
         await asyncio.open_connection("127.0.0.1", port)
+
+
+def test_casebook_serve_answers_short_links_on_its_redirect_port(tmp_path: Path) -> None:
+    """End to end under the real server: granian's workers on uvloop (whose transports are not
+    asyncio.Transport subclasses), the listener started from `--redirect-port`, demo links."""
+    port, redirect_port = free_port(), free_port()
+    env = {
+        **os.environ,
+        "CASEBOOK_VAR_DIR": str(tmp_path),
+        "CASEBOOK_DATABASE_URL": "",
+        "CASEBOOK_REDIS_URL": "",
+        "CASEBOOK_LOG_LEVEL": "WARNING",
+    }
+    casebook = str(Path(sys.executable).parent / "casebook")
+    command = [casebook, "serve", "--only", "url-shortener", "--port", str(port)]
+    command += ["--redirect-port", str(redirect_port)]
+    log = (tmp_path / "serve.log").open("wb")
+    server = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT)
+    try:
+        with httpx.Client(base_url=f"http://127.0.0.1:{redirect_port}") as http:
+            response = None
+            for _ in range(300):
+                try:
+                    response = http.get("/s/rfc9457")
+                    break
+                except httpx.TransportError:
+                    assert server.poll() is None, (tmp_path / "serve.log").read_text()
+                    time.sleep(0.1)
+            assert response is not None, (tmp_path / "serve.log").read_text()
+            assert response.status_code == 302
+            assert response.headers["location"] == "https://www.rfc-editor.org/rfc/rfc9457"
+            again = http.get("/s/rfc9457")  # the same kept-alive connection
+            assert again.status_code == 302
+    finally:
+        server.send_signal(signal.SIGTERM)
+        server.wait(timeout=30)
+        log.close()

@@ -8,7 +8,7 @@ from casebook.systems.url_shortener.capacity import CAPACITY
 from casebook.systems.url_shortener.demo import load_demo
 from casebook.systems.url_shortener.pages import router as pages_router
 from casebook.systems.url_shortener.redirect import build_fast_path
-from casebook.systems.url_shortener.runtime import start, stop
+from casebook.systems.url_shortener.runtime import ready, start, stop
 
 SYSTEM = catalog_entry("url-shortener").attach(
     api=router,
@@ -17,6 +17,7 @@ SYSTEM = catalog_entry("url-shortener").attach(
     fast_path=build_fast_path,
     on_startup=start,
     on_shutdown=stop,
+    on_ready=ready,
     demo=load_demo,
     models_module="casebook.systems.url_shortener.models",
 )

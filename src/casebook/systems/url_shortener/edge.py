@@ -33,7 +33,7 @@ import time
 from collections import deque
 from collections.abc import Coroutine
 from email.utils import formatdate
-from typing import Any
+from typing import Any, cast
 from urllib.parse import unquote_to_bytes
 
 import httptools
@@ -303,8 +303,8 @@ class _Connection(asyncio.Protocol):
     # -- asyncio.Protocol ----------------------------------------------------------------------
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        self.transport = transport
+        # uvloop's transports implement asyncio.Transport without subclassing it.
+        self.transport = cast(asyncio.Transport, transport)
         self.edge.connections.add(self)
 
     def connection_lost(self, exc: Exception | None) -> None:

@@ -100,6 +100,11 @@ async def start(platform: Platform) -> None:
     state._refresher = asyncio.get_running_loop().create_task(
         state._refresh_hosts(), name="url-shortener-hosts"
     )
+
+
+async def ready(platform: Platform) -> None:
+    """Ready hook: open the redirect listener (`redirect_port`), once the app can answer."""
+    state = shortener(platform)
     if state.config.redirect_port is not None:
         from casebook.systems.url_shortener.edge import RedirectEdge
 
