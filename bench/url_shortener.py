@@ -10,7 +10,10 @@ Measures, with wrk on this machine, in one run:
    created beforehand through the public API (so it is not one hot key), served
    - embedded: SQLite + in-process cache, with 1 and 2 worker processes;
    - at scale: PostgreSQL + Redis (throwaway servers), with 1 and 2 worker processes;
-   each on every server of `--servers` (default granian and uvicorn).
+   each on every server of `--servers` (default granian and uvicorn);
+4. the same server's redirect listener (`casebook serve --redirect-port`, `edge.py`) with the
+   same codes, beside a bare asyncio + httptools protocol answering a prebuilt 302 with 1 and 2
+   processes (`bench/protocol_ceiling.py`), the ceiling of that design.
 
 With `--pin`, each single-process target (nginx with one worker, the bare ASGI app and Casebook
 with one worker) is measured a second time with the server pinned to core 0 and wrk to core 1
