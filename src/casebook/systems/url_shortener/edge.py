@@ -44,7 +44,7 @@ from casebook.platform.errors import MethodNotAllowed, NotFound, Problem
 from casebook.platform.metrics import UNMATCHED, AnswerSeries
 from casebook.systems.url_shortener.errors import RedirectFailed
 from casebook.systems.url_shortener.hosts import request_host
-from casebook.systems.url_shortener.linkcache import Target
+from casebook.systems.url_shortener.linkcache import Target, refusal
 from casebook.systems.url_shortener.models import MAIN_DOMAIN
 from casebook.systems.url_shortener.redirect import (
     CODE,
@@ -53,7 +53,6 @@ from casebook.systems.url_shortener.redirect import (
     MISS,
     Resolver,
     cache_control,
-    refusal,
 )
 from casebook.systems.url_shortener.runtime import Shortener
 
@@ -264,7 +263,7 @@ class RedirectEdge:
         self.metrics.record(name, route, problem.status, time.perf_counter() - started)
         return head, b"" if method == b"HEAD" else body
 
-    def refusal(self, problem: Problem, method: bytes) -> Answer:
+    def refused(self, problem: Problem, method: bytes) -> Answer:
         """The answer to a request refused before it was complete."""
         return self._problem(problem, method, UNMATCHED, time.perf_counter(), time.time())
 
@@ -450,7 +449,7 @@ class _Connection(asyncio.Protocol):
             method = self.parser.get_method()
         except httptools.HttpParserError:
             method = b"GET"
-        answer = self.edge.refusal(problem, method)
+        answer = self.edge.refused(problem, method)
         self.ended = True
         if self.queue:
             self.queue.append((answer, _CLOSE))

@@ -30,8 +30,10 @@ from sqlalchemy import select
 
 from casebook.platform.cache import Cache, MemoryCache
 from casebook.platform.context import Platform
+from casebook.platform.errors import Problem
 from casebook.systems.url_shortener.codes import CODE_LENGTH
 from casebook.systems.url_shortener.config import ShortenerSettings
+from casebook.systems.url_shortener.errors import LinkDeleted, LinkExpired, LinkNotFound
 from casebook.systems.url_shortener.models import Link
 
 log = structlog.get_logger("casebook.url_shortener.linkcache")
@@ -50,6 +52,17 @@ class Target(NamedTuple):
     stale_after: float
     """Epoch seconds after which this entry must be re-read from the database."""
     location: bytes
+
+
+def refusal(target: Target | None, code: str, now: float) -> Problem | None:
+    """Why `target` (the lookup of `code`) cannot be followed, or None for a live link."""
+    if target is None:
+        return LinkNotFound(f"There is no short link {code!r}.")
+    if target.status == GONE:
+        return LinkDeleted(f"The short link {code!r} was deleted.")
+    if target.expires_at and now >= target.expires_at:
+        return LinkExpired(f"The short link {code!r} has expired.")
+    return None
 
 
 def encode_target(target: Target) -> bytes:

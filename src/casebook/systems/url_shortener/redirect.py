@@ -35,18 +35,16 @@ from casebook.platform.errors import PROBLEM_JSON, Problem
 from casebook.platform.metrics import AnswerSeries
 from casebook.systems.url_shortener.codes import CODE_LENGTH
 from casebook.systems.url_shortener.errors import (
-    LinkDeleted,
-    LinkExpired,
     LinkNotFound,
     RedirectFailed,
 )
 from casebook.systems.url_shortener.hosts import request_host
 from casebook.systems.url_shortener.linkcache import (
-    GONE,
     LOWERCASE_POINTER,
     UNKNOWN,
     Target,
     decode_target,
+    refusal,
 )
 from casebook.systems.url_shortener.models import MAIN_DOMAIN
 from casebook.systems.url_shortener.runtime import Shortener, shortener
@@ -121,17 +119,6 @@ class Resolver:
         if target.stale_after <= now:
             return await self.links.load(domain_id, spelling)
         return target
-
-
-def refusal(target: Target | None, code: str, now: float) -> Problem | None:
-    """Why `target` (the lookup of `code`) cannot be followed, or None for a live link."""
-    if target is None:
-        return LinkNotFound(f"There is no short link {code!r}.")
-    if target.status == GONE:
-        return LinkDeleted(f"The short link {code!r} was deleted.")
-    if target.expires_at and now >= target.expires_at:
-        return LinkExpired(f"The short link {code!r} has expired.")
-    return None
 
 
 def cache_control(target: Target, now: float) -> bytes:

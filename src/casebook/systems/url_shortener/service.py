@@ -29,12 +29,10 @@ from casebook.systems.url_shortener.errors import (
     DomainNotUsable,
     InvalidAlias,
     InvalidExpiry,
-    LinkDeleted,
-    LinkExpired,
     LinkNotFound,
     SignInRequired,
 )
-from casebook.systems.url_shortener.linkcache import GONE, Target
+from casebook.systems.url_shortener.linkcache import Target, refusal
 from casebook.systems.url_shortener.models import (
     MAIN_DOMAIN,
     ClickCount,
@@ -351,10 +349,7 @@ async def expand(state: Shortener, domain_id: int, code: str) -> Target:
 
 def live_target(target: Target | None, code: str, now: float) -> Target:
     """`target` if it may be followed at `now`; raises LinkNotFound, LinkDeleted, LinkExpired."""
-    if target is None:
-        raise LinkNotFound(f"There is no short link {code!r}.")
-    if target.status == GONE:
-        raise LinkDeleted(f"The short link {code!r} was deleted.")
-    if target.expires_at and now >= target.expires_at:
-        raise LinkExpired(f"The short link {code!r} has expired.")
+    problem = refusal(target, code, now)
+    if problem is not None or target is None:
+        raise problem or LinkNotFound(f"There is no short link {code!r}.")
     return target
