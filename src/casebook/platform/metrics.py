@@ -197,8 +197,8 @@ class MetricsMiddleware:
 
 
 def render_metrics(settings: Settings) -> bytes:
-    """The Prometheus text exposition of this process, or of all workers in multiprocess mode."""
-    fold_all()
+    """The Prometheus text exposition of this process, or of all workers in multiprocess mode.
+    Call `fold_all` first, on the event loop (the series are not thread-safe)."""
     if settings.prometheus_multiproc_dir is not None:
         registry = CollectorRegistry()
         multiprocess.MultiProcessCollector(  # type: ignore[no-untyped-call]
@@ -215,6 +215,7 @@ router = APIRouter()
 async def metrics(request: Request) -> Response:
     """Prometheus scrape endpoint (text format 0.0.4)."""
     settings: Settings = request.app.state.settings
+    fold_all()  # here on the loop, where the answers are recorded; not in the thread below
     # Collection reads every worker's files in multiprocess mode: keep it off the event loop.
     body = await asyncio.to_thread(render_metrics, settings)
     return Response(body, media_type=CONTENT_TYPE_LATEST)
