@@ -92,6 +92,8 @@ def create_app(settings: Settings | None = None, *, only: Sequence[str] = ()) ->
                 from casebook.simulate import stop_in_app
 
                 await stop_in_app(platform)
+            # Jobs first: a job that ran on while its system shut down would find it gone.
+            await platform.jobs.stop()
             for system in reversed(systems):
                 if system.on_shutdown:
                     await system.on_shutdown(platform)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import os
 import sys
 import time
@@ -15,6 +16,7 @@ import pytest
 from redis.asyncio import Redis
 from saq import Status
 
+from casebook.app import create_app
 from casebook.platform.context import Platform
 from casebook.platform.jobs import (
     Backoff,
@@ -360,3 +362,35 @@ async def test_a_job_whose_worker_died_while_starting_it_is_swept_and_run(
 
 async def _noop(_platform: Platform, _payload: dict[str, Any]) -> None:
     return None
+
+
+async def test_jobs_stop_before_the_systems_shut_down(settings: Settings) -> None:
+    """A job must not run on into a system's shutdown (it would find the system's state gone)."""
+    application = create_app(settings, only=["url-shortener"])
+    systems = application.state.systems
+    system = systems[0]
+    ran: list[str] = []
+
+    async def record(platform: Platform, payload: dict[str, Any]) -> None:
+        ran.append(payload["when"])
+
+    async def on_startup(platform: Platform) -> None:
+        platform.jobs.register("test.shutdown-probe", record, retries=0)
+        if system.on_startup is not None:
+            await system.on_startup(platform)
+
+    async def on_shutdown(platform: Platform) -> None:
+        await platform.jobs.enqueue("test.shutdown-probe", {"when": "during shutdown"})
+        await asyncio.sleep(0.3)
+        if system.on_shutdown is not None:
+            await system.on_shutdown(platform)
+
+    systems[0] = dataclasses.replace(system, on_startup=on_startup, on_shutdown=on_shutdown)
+    async with application.router.lifespan_context(application):
+        platform: Platform = application.state.platform
+        await platform.jobs.enqueue("test.shutdown-probe", {"when": "while serving"})
+        for _ in range(100):
+            if ran:
+                break
+            await asyncio.sleep(0.02)
+    assert ran == ["while serving"]
