@@ -147,6 +147,83 @@ async def test_unknown_deleted_and_expired_links_get_problems(
     assert state.clicks.pending == 0
 
 
+async def test_a_prepared_answer_follows_edits_expiry_and_deletion(
+    client: httpx.AsyncClient, alice: Account, edge: tuple[RedirectEdge, int]
+) -> None:
+    listener, port = edge
+    link = (await shorten(client, alice.headers, url="https://example.com/before")).json()
+    soon = (datetime.now(UTC) + timedelta(seconds=1)).isoformat()
+    expiring = (
+        await shorten(client, alice.headers, url="https://example.com/exp", expires_at=soon)
+    ).json()
+    path, expiring_path = f"/s/{link['code']}", f"/s/{expiring['code']}"
+    async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as http:
+        for _ in range(2):  # the first answer prepares the head, the second is served from it
+            assert (await http.get(path)).headers["location"] == "https://example.com/before"
+            assert (await http.get(expiring_path)).status_code == 302
+        assert len(listener.prepared) == 2
+        edited = await client.patch(
+            f"{API}/links/{link['code']}",
+            json={"url": "https://example.com/after", "redirect_type": 301},
+            headers=alice.headers,
+        )
+        assert edited.status_code == 200
+        moved = await http.get(path)
+        assert (moved.status_code, moved.headers["location"]) == (301, "https://example.com/after")
+        assert moved.headers["cache-control"] == "public, max-age=86400"
+        await asyncio.sleep(1.1)
+        assert (await http.get(expiring_path)).status_code == 410
+        in_a_day = (datetime.now(UTC) + timedelta(hours=2)).isoformat()
+        await client.patch(
+            f"{API}/links/{link['code']}", json={"expires_at": in_a_day}, headers=alice.headers
+        )
+        ages = [int((await http.get(path)).headers["cache-control"].split("=")[1]) for _ in "ab"]
+        assert all(7_100 < age <= 7_200 for age in ages)  # counted down, not a prepared 86400
+        await client.delete(f"{API}/links/{link['code']}", headers=alice.headers)
+        assert (await http.get(path)).status_code == 410
+
+
+class _ShiftedClock:
+    """`time` for the listener's module with the wall clock moved `offset` seconds ahead."""
+
+    def __init__(self, offset: float) -> None:
+        self.offset = offset
+        self.monotonic = time.monotonic
+
+    def time(self) -> float:
+        return time.time() + self.offset
+
+
+async def test_a_prepared_answer_lasts_only_while_its_headers_hold(
+    client: httpx.AsyncClient,
+    alice: Account,
+    edge: tuple[RedirectEdge, int],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    _, port = edge
+    in_two_days = (datetime.now(UTC) + timedelta(days=2)).isoformat()
+    link = (
+        await shorten(
+            client,
+            alice.headers,
+            url="https://example.com/perm",
+            redirect_type=301,
+            expires_at=in_two_days,
+        )
+    ).json()
+    path = f"/s/{link['code']}"
+    async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as http:
+        for _ in range(2):
+            assert (await http.get(path)).headers["cache-control"] == "public, max-age=86400"
+        # A day and a half later the max-age counts down to the expiry...
+        monkeypatch.setattr(edge_module, "time", _ShiftedClock(36 * 3600))
+        age = int((await http.get(path)).headers["cache-control"].split("=")[1])
+        assert 43_000 < age <= 43_200
+        # ...and after it the link is gone, though its cache entry is the same bytes.
+        monkeypatch.setattr(edge_module, "time", _ShiftedClock(3 * 86_400))
+        assert (await http.get(path)).status_code == 410
+
+
 async def test_pipelined_answers_keep_request_order_across_a_cache_miss(
     client: httpx.AsyncClient, alice: Account, state: Shortener, edge: tuple[RedirectEdge, int]
 ) -> None:

@@ -29,8 +29,10 @@ class ShortenerSettings(BaseSettings):
     that read the old row just before the commit cached it just after the first drop."""
 
     click_flush_interval_seconds: float = Field(1.0, gt=0)
-    click_flush_batch: int = Field(1000, ge=1)
-    """Buffered clicks that trigger a flush before the interval is up."""
+    click_flush_keys: int = Field(10_000, ge=1)
+    """Distinct buffered counters (link, hour, referrer, country, agent) that trigger a flush
+    before the interval is up. A flush costs O(counters), not O(clicks), so this bounds one
+    flush's work; the interval bounds what a crash loses."""
     click_buffer_limit: int = Field(100_000, ge=1)
     """Clicks kept in memory while the database is unreachable; older ones beyond it are dropped."""
 

@@ -11,9 +11,11 @@ series, in the same process memory.
 Why a listener of its own: below ASGI there is no per-request scope dict, task, `send` message
 or server-side response assembly. This is an `asyncio.Protocol` over the `httptools` parser (C)
 on the app's own event loop; a request whose code is in process memory is answered inside
-`data_received` with one `transport.write` of bytes formatted once: per request, the parser's
-callbacks, one dict lookup, a split of the cached entry, two counter updates. A code that is
-not in process memory (or whose entry is stale) is looked up in a task, as the fast path does.
+`data_received` with one `transport.write`: per request, the parser's callbacks, the lookup in
+process memory, a second dict lookup that finds the answer's head prepared for that cache entry
+(`_Prepared`: formatted once per entry, not per request), the Date appended, and two counter
+updates (click, metrics). A code that is not in process memory (or whose entry is stale) is
+looked up in a task, as the fast path does.
 
 HTTP/1.1 handled: keep-alive (and `Connection: close`, HTTP/1.0 keep-alive), pipelining (answers
 leave in request order even when a later one was ready first), HEAD, percent-encoded paths,
@@ -33,7 +35,7 @@ import time
 from collections import deque
 from collections.abc import Coroutine
 from email.utils import formatdate
-from typing import Any, cast
+from typing import Any, NamedTuple, cast
 from urllib.parse import unquote_to_bytes
 
 import httptools
@@ -53,6 +55,7 @@ from casebook.systems.url_shortener.redirect import (
     MISS,
     Resolver,
     cache_control,
+    cache_control_fixed_until,
 )
 from casebook.systems.url_shortener.runtime import Shortener
 
@@ -63,6 +66,8 @@ MAX_HEADER_BYTES = 16384
 KEEP_ALIVE_SECONDS = 5.0
 HEADER_SECONDS = 10.0
 MAX_PIPELINED = 64
+PREPARED_LIMIT = 65_536
+"""Prepared answers kept (one per cache entry answered); all are dropped when it is reached."""
 """Answers a connection may have waiting before it is no longer read from."""
 Answer = tuple[bytes, bytes]
 """A response's head up to its last header line (each ending CRLF), and its body. The
@@ -124,6 +129,9 @@ class RedirectEdge:
         self._sweeper: asyncio.Task[None] | None = None
         self._date_second = 0
         self._date = b""
+        self.prepared: dict[bytes, _Prepared] = {}
+        """Answer heads by the cache entry (bytes) they were built from: an entry that changes
+        is a different key, so a prepared answer can never outlive what it says."""
 
     async def start(self, host: str, port: int) -> int:
         """Listen on `host:port` (port 0: any free port); returns the port bound."""
@@ -174,7 +182,6 @@ class RedirectEdge:
 
         `headers` is (Referer, country header, User-Agent) as received. O(1) on a cached code.
         """
-        started = time.perf_counter()
         now = time.time()
         path = url.split(b"?", 1)[0]
         if b"%" in path:
@@ -189,16 +196,26 @@ class RedirectEdge:
                     "This address serves short links only: /s/<code>, or /<code> on a verified "
                     f"custom short domain. The site is at {self.site}."
                 )
-                return self._problem(problem, method, UNMATCHED, started, now)
+                return self._problem(problem, method, UNMATCHED, now)
             raw_code, domain_id, route = path[1:], domain, CUSTOM_DOMAIN_ROUTE
         code = raw_code.decode("latin-1")
         if CODE.fullmatch(code) is None:
             problem = NotFound(f"There is no short link at {path.decode('latin-1')!r}.")
-            return self._problem(problem, method, route, started, now)
-        target = self.resolver.cached(domain_id, code, now)
+            return self._problem(problem, method, route, now)
+        raw = self.resolver.entry(domain_id, code)
+        if raw is not None:
+            prepared = self.prepared.get(raw)
+            if prepared is not None and now < prepared.until:
+                if method == b"GET":
+                    self.record_click(prepared.link_id, now, *headers)
+                    self.metrics.record("GET", route, prepared.status, time.time() - now)
+                else:
+                    self.metrics.record("HEAD", route, prepared.status, time.time() - now)
+                return prepared.head + self.date(now) + b"\r\n", b""
+        target = self.resolver.target(raw, now)
         if target is MISS:
-            return self._look_up(method, domain_id, code, route, headers, started, now)
-        return self._redirect(target, method, code, route, headers, started, now)
+            return self._look_up(method, domain_id, code, route, headers, now)
+        return self._redirect(target, method, code, route, headers, now, raw)
 
     async def _look_up(
         self,
@@ -207,15 +224,14 @@ class RedirectEdge:
         code: str,
         route: str,
         headers: tuple[Any, Any, Any],
-        started: float,
         now: float,
     ) -> Answer:
         try:
             target = await self.resolver.resolve(domain_id, code, now)
         except Exception:
             log.exception("redirect lookup failed", domain_id=domain_id, code=code)
-            return self._problem(RedirectFailed(), method, route, started, now)
-        return self._redirect(target, method, code, route, headers, started, now)
+            return self._problem(RedirectFailed(), method, route, now)
+        return self._redirect(target, method, code, route, headers, now, None)
 
     def _redirect(
         self,
@@ -224,31 +240,37 @@ class RedirectEdge:
         code: str,
         route: str,
         headers: tuple[Any, Any, Any],
-        started: float,
         now: float,
+        raw: bytes | None,
     ) -> Answer:
+        """The answer for `target`; with `raw`, the cache entry it was read from, also keeps
+        the answer's head for that entry (`_Prepared`) while it holds."""
         problem = refusal(target, code, now)
         if problem is not None or target is None:
-            return self._problem(problem or RedirectFailed(), method, route, started, now)
+            return self._problem(problem or RedirectFailed(), method, route, now)
         status = target.status
-        head = b"HTTP/1.1 %d %s\r\ndate: %s\r\nlocation: %s\r\ncache-control: %s\r\n%s" % (
+        head = b"HTTP/1.1 %d %s\r\nlocation: %s\r\ncache-control: %s\r\n%s" % (
             status,
             _REASONS[status],
-            self.date(now),
             target.location,
             cache_control(target, now),
-            b"content-length: 0\r\n",
+            b"content-length: 0\r\ndate: ",
         )
+        if raw is not None:
+            until = min(target.stale_after, cache_control_fixed_until(target))
+            if now < until:
+                prepared = self.prepared
+                if len(prepared) >= PREPARED_LIMIT:
+                    prepared.clear()
+                prepared[raw] = _Prepared(target.link_id, status, head, until)
         if method == b"GET":
             self.record_click(target.link_id, now, *headers)
-            self.metrics.record("GET", route, status, time.perf_counter() - started)
+            self.metrics.record("GET", route, status, time.time() - now)
         else:
-            self.metrics.record("HEAD", route, status, time.perf_counter() - started)
-        return head, b""
+            self.metrics.record("HEAD", route, status, time.time() - now)
+        return head + self.date(now) + b"\r\n", b""
 
-    def _problem(
-        self, problem: Problem, method: bytes, route: str, started: float, now: float
-    ) -> Answer:
+    def _problem(self, problem: Problem, method: bytes, route: str, now: float) -> Answer:
         body = orjson.dumps(problem.body())
         head = b"HTTP/1.1 %d %s\r\ndate: %s\r\ncontent-type: %s\r\ncontent-length: %d\r\n" % (
             problem.status,
@@ -260,12 +282,24 @@ class RedirectEdge:
         if isinstance(problem, MethodNotAllowed):
             head += b"allow: GET, HEAD\r\n"
         name = method.decode("latin-1") if method in (b"GET", b"HEAD") else "OTHER"
-        self.metrics.record(name, route, problem.status, time.perf_counter() - started)
+        self.metrics.record(name, route, problem.status, time.time() - now)
         return head, b"" if method == b"HEAD" else body
 
     def refused(self, problem: Problem, method: bytes) -> Answer:
         """The answer to a request refused before it was complete."""
-        return self._problem(problem, method, UNMATCHED, time.perf_counter(), time.time())
+        return self._problem(problem, method, UNMATCHED, time.time())
+
+
+class _Prepared(NamedTuple):
+    """A live redirect's answer for one cache entry, kept while it cannot change."""
+
+    link_id: int
+    status: int
+    head: bytes
+    """Status line and headers, ending with the Date header's name."""
+    until: float
+    """Epoch seconds from which the entry is answered the long way again: it turns stale, the
+    link expires, or its Cache-Control starts counting down."""
 
 
 _KEEP = b"\r\n"

@@ -23,6 +23,7 @@ Errors are RFC 9457 problem+json built from the platform's `Problem` classes, li
 
 from __future__ import annotations
 
+import math
 import re
 import time
 
@@ -81,19 +82,30 @@ class Resolver:
         self.local = state.links.local
         self.shared_entry = state.links.shared_entry
 
-    def cached(self, domain_id: int, code: str, now: float) -> Target | None:
-        """The target of `code` if process memory knows it (None: known not to exist), or
-        `MISS` when only `resolve` can tell. O(1), no I/O, never awaits."""
+    def entry(self, domain_id: int, code: str) -> bytes | None:
+        """The cache entry process memory holds for `code` (`linkcache`'s format, the
+        lower-case pointer followed), or None. O(1), no I/O, never awaits."""
         spelling = code if len(code) == CODE_LENGTH and code.isalnum() else code.lower()
         raw = self.local.get_now(f"urlshortener:{domain_id}:{spelling}")
         if raw == LOWERCASE_POINTER:
             raw = self.local.get_now(f"urlshortener:{domain_id}:{spelling.lower()}")
+        return raw
+
+    @staticmethod
+    def target(raw: bytes | None, now: float) -> Target | None:
+        """What an `entry` says: the target (None: known not to exist), or `MISS` when only
+        `resolve` can tell (no entry, or a stale one)."""
         if raw is None:
             return MISS
         if raw == UNKNOWN:
             return None
         target = decode_target(raw)
         return MISS if target.stale_after <= now else target
+
+    def cached(self, domain_id: int, code: str, now: float) -> Target | None:
+        """The target of `code` if process memory knows it (None: known not to exist), or
+        `MISS` when only `resolve` can tell. O(1), no I/O, never awaits."""
+        return self.target(self.entry(domain_id, code), now)
 
     async def resolve(self, domain_id: int, code: str, now: float) -> Target | None:
         """The target of `code` (`code` matched CODE): from process memory, else the shared
@@ -129,6 +141,13 @@ def cache_control(target: Target, now: float) -> bytes:
             return b"public, max-age=%d" % int(expires_at - now)
         return _CACHE_301
     return _CACHE_302
+
+
+def cache_control_fixed_until(target: Target) -> float:
+    """Until when (epoch seconds) `cache_control(target, now)` is the same for every `now`, and
+    the link still live: a 301 with an expiry counts its max-age down in its last day."""
+    expires_at = target.expires_at or math.inf
+    return expires_at - _MAX_AGE_301 if target.status == 301 else expires_at
 
 
 class RedirectFastPath:
