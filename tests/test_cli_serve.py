@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sqlite3
 from pathlib import Path
 
@@ -21,6 +22,22 @@ def test_several_workers_without_a_shared_bus_are_refused_for_realtime_systems(
     result = CliRunner().invoke(app, ["serve", "--workers", "2", "--only", "instant-messenger"])
     assert result.exit_code == 2
     assert "CASEBOOK_REDIS_URL" in result.output and "instant-messenger" in result.output
+
+
+def test_serve_tunes_the_garbage_collector_unless_told_not_to(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("CASEBOOK_VAR_DIR", str(tmp_path))
+    monkeypatch.setenv("CASEBOOK_REDIS_URL", "")
+    monkeypatch.setenv("CASEBOOK_SYSTEMS", "[]")
+    for chosen, expected in ((None, "true"), ("false", "false")):
+        if chosen is None:
+            monkeypatch.delenv("CASEBOOK_TUNE_GC", raising=False)
+        else:
+            monkeypatch.setenv("CASEBOOK_TUNE_GC", chosen)
+        # Refused after the settings are read (two workers, no Redis): nothing is served.
+        CliRunner().invoke(app, ["serve", "--workers", "2", "--only", "instant-messenger"])
+        assert os.environ["CASEBOOK_TUNE_GC"] == expected
 
 
 def test_seed_loads_demo_data_that_needs_a_started_system(

@@ -78,6 +78,9 @@ def serve(
         # Read by the URL Shortener's settings in every worker.
         os.environ["CASEBOOK_URL_SHORTENER_REDIRECT_PORT"] = str(redirect_port)
         os.environ["CASEBOOK_URL_SHORTENER_REDIRECT_HOST"] = host
+    # A server process lives long: fit the garbage collector to it (`app.tune_gc`) unless the
+    # operator chose otherwise.
+    os.environ.setdefault("CASEBOOK_TUNE_GC", "true")
     settings = Settings()
     if only:
         # uvicorn's workers build the app from the environment, so the choice travels there.

@@ -29,6 +29,11 @@ class Settings(BaseSettings):
     log_level: str = "INFO"
     log_json: bool = False
     worker_id: int = -1
+    tune_gc: bool = False
+    """Tune the cyclic garbage collector for a long-running server (`app.tune_gc`): set by
+    `casebook serve`; off in tests and tools, which start many short-lived apps."""
+    gc_young_threshold: int = Field(50_000, ge=700)
+    """With `tune_gc`: allocations between collections of the youngest generation."""
     auto_migrate: bool | None = None
     """Migrate on start; unset means yes on SQLite (embedded) and no elsewhere."""
     demo_data: bool | None = None
