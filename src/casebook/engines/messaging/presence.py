@@ -35,7 +35,7 @@ from typing import Annotated, Any
 import structlog
 from fastapi import APIRouter, Depends, Query
 from pydantic import BaseModel, StringConstraints
-from sqlalchemy import func, select, update
+from sqlalchemy import Select, bindparam, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
@@ -93,28 +93,41 @@ async def device_is_online(platform: Platform, system: str, device_id: int) -> b
     return await platform.cache.get(device_key(system, device_id)) is not None
 
 
-async def contacts_of(session: AsyncSession, system: str, user_id: int) -> list[int]:
-    """Users who share a direct chat or a small group with `user_id` in `system` (not the user).
+def _members_of_shared_chats(among: bool) -> Select[int]:
+    """Users who share a direct chat or a small group with user `:viewer` in system `:system`
+    (not the viewer; with `among`, only those in the list `:among`).
 
-    One query: the user's memberships joined to the members of the same conversations, using
-    the (user_id, conversation_id) index and the members' primary key.
-    """
-    mine = aliased(MessagingMember)
-    theirs = aliased(MessagingMember)
-    rows = await session.execute(
+    Built once at import: every handshake announces its user's presence to these, and building
+    the statement (two aliases, the joins and comparisons) per call cost more than running it.
+    One query: the viewer's memberships joined to the members of the same conversations, using
+    the (user_id, conversation_id) index and the members' primary key."""
+    mine = aliased(MessagingMember, name="mine")
+    theirs = aliased(MessagingMember, name="theirs")
+    return (
         select(theirs.user_id)
         .distinct()
         .select_from(mine)
         .join(MessagingConversation, MessagingConversation.id == mine.conversation_id)
         .join(theirs, theirs.conversation_id == mine.conversation_id)
         .where(
-            mine.user_id == user_id,
-            theirs.user_id != user_id,
-            MessagingConversation.system == system,
+            mine.user_id == bindparam("viewer"),
+            theirs.user_id.in_(bindparam("among", expanding=True))
+            if among
+            else theirs.user_id != bindparam("viewer"),
+            MessagingConversation.system == bindparam("system"),
             MessagingConversation.kind.in_(("direct", "group")),
             MessagingConversation.member_count <= PRESENCE_GROUP_LIMIT,
         )
     )
+
+
+_CONTACTS = _members_of_shared_chats(among=False)
+_CONTACTS_AMONG = _members_of_shared_chats(among=True)
+
+
+async def contacts_of(session: AsyncSession, system: str, user_id: int) -> list[int]:
+    """Users who share a direct chat or a small group with `user_id` in `system` (not the user)."""
+    rows = await session.execute(_CONTACTS, {"viewer": user_id, "system": system})
     return [row[0] for row in rows]
 
 
@@ -127,21 +140,8 @@ async def visible_users(
     others = wanted - visible
     if not others:
         return visible
-    mine = aliased(MessagingMember)
-    theirs = aliased(MessagingMember)
     rows = await session.execute(
-        select(theirs.user_id)
-        .distinct()
-        .select_from(mine)
-        .join(MessagingConversation, MessagingConversation.id == mine.conversation_id)
-        .join(theirs, theirs.conversation_id == mine.conversation_id)
-        .where(
-            mine.user_id == viewer_id,
-            theirs.user_id.in_(others),
-            MessagingConversation.system == system,
-            MessagingConversation.kind.in_(("direct", "group")),
-            MessagingConversation.member_count <= PRESENCE_GROUP_LIMIT,
-        )
+        _CONTACTS_AMONG, {"viewer": viewer_id, "system": system, "among": sorted(others)}
     )
     return visible | {row[0] for row in rows}
 
