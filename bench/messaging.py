@@ -391,9 +391,10 @@ async def _load(
     }
     for task in (*readers, *ackers):
         task.cancel()
-    for connection in connections:
-        await connection.close()
+    # The figures first: closing thousands of sockets of a server still digging out of a backlog
+    # waits for each close handshake, which once outlasted the parent's patience.
     results.put({"saturation": saturation, "fixed": fixed})
+    await asyncio.gather(*(connection.close() for connection in connections))
 
 
 def _load_process(
