@@ -71,14 +71,32 @@ class AsgiCeiling(ScratchProcess):
         return f"http://127.0.0.1:{self.port}"
 
     def __enter__(self) -> AsgiCeiling:
-        # The same settings `casebook serve` passes to the server.
+        log = (self._root / "server.log").open("wb")
+        command = self._command()
+        self._process = subprocess.Popen(command, cwd=REPO, stdout=log, stderr=subprocess.STDOUT)
+        log.close()
+        try:
+            wait_for_port(self.port, self._process)
+            self._wait_until_serving()
+        except RuntimeError as exc:
+            output = (self._root / "server.log").read_text(errors="replace")
+            self.__exit__(None, None, None)
+            raise RuntimeError(f"{self._name} did not start ({exc}):\n{output}") from None
+        return self
+
+    @property
+    def _name(self) -> str:
+        return self._server
+
+    def _command(self) -> list[str]:
+        """The server's command line: the same settings `casebook serve` passes to it."""
         if self._server == "uvicorn":
             serve = ["-m", "uvicorn", self._app, "--no-access-log"]
             serve += ["--host", "127.0.0.1"]
         else:
             serve = ["-m", "granian", self._app, "--interface", "asgi"]
             serve += ["--loop", "uvloop", "--host", "127.0.0.1", "--no-access-log"]
-        command = [
+        return [
             *pinned(self._cpus),
             sys.executable,
             *serve,
@@ -89,17 +107,6 @@ class AsgiCeiling(ScratchProcess):
             "--log-level",
             "warning",
         ]
-        log = (self._root / "server.log").open("wb")
-        self._process = subprocess.Popen(command, cwd=REPO, stdout=log, stderr=subprocess.STDOUT)
-        log.close()
-        try:
-            wait_for_port(self.port, self._process)
-            self._wait_until_serving()
-        except RuntimeError as exc:
-            output = (self._root / "server.log").read_text(errors="replace")
-            self.__exit__(None, None, None)
-            raise RuntimeError(f"{self._server} did not start ({exc}):\n{output}") from None
-        return self
 
     def _wait_until_serving(self, timeout_s: float = 30.0) -> None:
         """With several workers the port opens before they are ready; wait for an answer."""

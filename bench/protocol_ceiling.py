@@ -14,7 +14,6 @@ import argparse
 import asyncio
 import multiprocessing
 import signal
-import subprocess
 import sys
 import tempfile
 from pathlib import Path
@@ -24,7 +23,6 @@ import httptools
 import uvloop
 
 from bench.asgi_ceiling import AsgiCeiling
-from bench.process import wait_for_port
 from bench.wrk import pinned
 
 REPO = Path(__file__).resolve().parents[1]
@@ -67,8 +65,12 @@ class ProtocolCeiling(AsgiCeiling):
         super().__init__(workers=workers, cpus=cpus, server="protocol")
         self._root = Path(tempfile.mkdtemp(prefix="casebook-bench-protocol-"))
 
-    def __enter__(self) -> ProtocolCeiling:
-        command = [
+    @property
+    def _name(self) -> str:
+        return "the bare protocol server"
+
+    def _command(self) -> list[str]:
+        return [
             *pinned(self._cpus),
             sys.executable,
             "-m",
@@ -78,18 +80,6 @@ class ProtocolCeiling(AsgiCeiling):
             "--workers",
             str(self._workers),
         ]
-        log = (self._root / "server.log").open("wb")
-        self._process = subprocess.Popen(command, cwd=REPO, stdout=log, stderr=subprocess.STDOUT)
-        log.close()
-        try:
-            wait_for_port(self.port, self._process)
-            self._wait_until_serving()
-        except RuntimeError as exc:
-            output = (self._root / "server.log").read_text(errors="replace")
-            self.__exit__(None, None, None)
-            message = f"the bare protocol server did not start ({exc}):\n{output}"
-            raise RuntimeError(message) from None
-        return self
 
 
 def main() -> None:

@@ -46,7 +46,7 @@ async def manual_flush(state: Shortener) -> None:
 
 @pytest.fixture
 def configure(state: Shortener) -> Callable[..., ShortenerSettings]:
-    """Change the shortener's settings for this test: `configure(click_flush_batch=5)`."""
+    """Change the shortener's settings for this test: `configure(click_flush_keys=5)`."""
 
     def apply(**changes: Any) -> ShortenerSettings:
         config = state.config.model_copy(update=changes)
