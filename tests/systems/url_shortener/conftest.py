@@ -4,6 +4,7 @@ counter of the SQL statements the app sends to its database."""
 from __future__ import annotations
 
 import secrets
+import time
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -17,6 +18,19 @@ from casebook.systems.url_shortener.config import ShortenerSettings
 from casebook.systems.url_shortener.runtime import Shortener, shortener
 
 API = "/api/url-shortener"
+
+
+class ShiftedClock:
+    """A stand-in for a redirect module's `time` with the wall clock moved `offset` seconds
+    ahead: expiry is then tested without racing the real clock on a loaded machine."""
+
+    def __init__(self, offset: float) -> None:
+        self.offset = offset
+        self.monotonic = time.monotonic
+        self.perf_counter = time.perf_counter
+
+    def time(self) -> float:
+        return time.time() + self.offset
 
 
 @dataclass

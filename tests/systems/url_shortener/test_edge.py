@@ -25,7 +25,7 @@ from casebook.systems.url_shortener import service
 from casebook.systems.url_shortener.edge import RedirectEdge
 from casebook.systems.url_shortener.runtime import Shortener, shortener
 from tests.servers import free_port
-from tests.systems.url_shortener.conftest import API, Account, shorten
+from tests.systems.url_shortener.conftest import API, Account, ShiftedClock, shorten
 from tests.systems.url_shortener.test_domains import (  # noqa: F401 (fixtures)
     HOST,
     ProofServer,
@@ -118,16 +118,20 @@ async def test_a_cached_code_redirects_counts_its_click_and_its_metrics(
 
 
 async def test_unknown_deleted_and_expired_links_get_problems(
-    client: httpx.AsyncClient, alice: Account, state: Shortener, edge: tuple[RedirectEdge, int]
+    client: httpx.AsyncClient,
+    alice: Account,
+    state: Shortener,
+    edge: tuple[RedirectEdge, int],
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     _, port = edge
     gone = (await shorten(client, alice.headers, url="https://example.com/gone")).json()
     await client.delete(f"{API}/links/{gone['code']}", headers=alice.headers)
-    soon = (datetime.now(UTC) + timedelta(seconds=1)).isoformat()
+    soon = (datetime.now(UTC) + timedelta(hours=1)).isoformat()
     expiring = (
         await shorten(client, alice.headers, url="https://example.com/exp", expires_at=soon)
     ).json()
-    await asyncio.sleep(1.1)
+    monkeypatch.setattr(edge_module, "time", ShiftedClock(3601))  # past the expiry, no race
     async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as http:
         unknown = await http.get("/s/NoSuchCode1")
         deleted = await http.get(f"/s/{gone['code']}")
@@ -148,11 +152,14 @@ async def test_unknown_deleted_and_expired_links_get_problems(
 
 
 async def test_a_prepared_answer_follows_edits_expiry_and_deletion(
-    client: httpx.AsyncClient, alice: Account, edge: tuple[RedirectEdge, int]
+    client: httpx.AsyncClient,
+    alice: Account,
+    edge: tuple[RedirectEdge, int],
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     listener, port = edge
     link = (await shorten(client, alice.headers, url="https://example.com/before")).json()
-    soon = (datetime.now(UTC) + timedelta(seconds=1)).isoformat()
+    soon = (datetime.now(UTC) + timedelta(hours=1)).isoformat()
     expiring = (
         await shorten(client, alice.headers, url="https://example.com/exp", expires_at=soon)
     ).json()
@@ -171,8 +178,9 @@ async def test_a_prepared_answer_follows_edits_expiry_and_deletion(
         moved = await http.get(path)
         assert (moved.status_code, moved.headers["location"]) == (301, "https://example.com/after")
         assert moved.headers["cache-control"] == "public, max-age=86400"
-        await asyncio.sleep(1.1)
-        assert (await http.get(expiring_path)).status_code == 410
+        with monkeypatch.context() as later:  # past the expiry without racing the real clock
+            later.setattr(edge_module, "time", ShiftedClock(3601))
+            assert (await http.get(expiring_path)).status_code == 410
         in_a_day = (datetime.now(UTC) + timedelta(hours=2)).isoformat()
         await client.patch(
             f"{API}/links/{link['code']}", json={"expires_at": in_a_day}, headers=alice.headers
@@ -181,17 +189,6 @@ async def test_a_prepared_answer_follows_edits_expiry_and_deletion(
         assert all(7_100 < age <= 7_200 for age in ages)  # counted down, not a prepared 86400
         await client.delete(f"{API}/links/{link['code']}", headers=alice.headers)
         assert (await http.get(path)).status_code == 410
-
-
-class _ShiftedClock:
-    """`time` for the listener's module with the wall clock moved `offset` seconds ahead."""
-
-    def __init__(self, offset: float) -> None:
-        self.offset = offset
-        self.monotonic = time.monotonic
-
-    def time(self) -> float:
-        return time.time() + self.offset
 
 
 async def test_a_prepared_answer_lasts_only_while_its_headers_hold(
@@ -216,11 +213,11 @@ async def test_a_prepared_answer_lasts_only_while_its_headers_hold(
         for _ in range(2):
             assert (await http.get(path)).headers["cache-control"] == "public, max-age=86400"
         # A day and a half later the max-age counts down to the expiry...
-        monkeypatch.setattr(edge_module, "time", _ShiftedClock(36 * 3600))
+        monkeypatch.setattr(edge_module, "time", ShiftedClock(36 * 3600))
         age = int((await http.get(path)).headers["cache-control"].split("=")[1])
         assert 43_000 < age <= 43_200
         # ...and after it the link is gone, though its cache entry is the same bytes.
-        monkeypatch.setattr(edge_module, "time", _ShiftedClock(3 * 86_400))
+        monkeypatch.setattr(edge_module, "time", ShiftedClock(3 * 86_400))
         assert (await http.get(path)).status_code == 410
 
 
