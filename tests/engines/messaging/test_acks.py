@@ -70,3 +70,57 @@ async def test_acks_of_another_system_are_dropped(
         )
     assert published == []
     assert await _cursor(platform, bob.device_id, int(group["id"])) is None
+
+
+async def test_a_receipt_goes_to_the_authors_it_concerns_not_to_every_member(
+    platform: Platform,
+    alice: ChatUser,
+    bob: ChatUser,
+    carol: ChatUser,
+    conversation: Conversation,
+    send_text: SendText,
+) -> None:
+    group = await conversation(alice, "group", members=[bob, carol])
+    group_id = int(group["id"])
+    for author, text in ((alice, "one"), (alice, "two"), (carol, "three")):
+        assert (await send_text(author, group["id"], text)).status_code in (200, 201)
+
+    async def ack(user: ChatUser, seq: int) -> list[service.Event]:
+        async with platform.db.session(write=True) as session:
+            return await service.ack_many(
+                session, SYSTEM, [service.Ack(user.user_id, user.device_id, group_id, seq)]
+            )
+
+    # Bob has alice's entries: she is told, carol (no entry of hers moved) and bob are not.
+    assert [(to, key) for to, key, _ in await ack(bob, 2)] == [("u", alice.user_id)]
+    # Then carol's: only carol; the event carries the absolute marks.
+    [(to, key, event)] = await ack(bob, 3)
+    assert (to, key) == ("u", carol.user_id)
+    assert (event["user_id"], event["delivered_seq"], event["read_seq"]) == (bob.id, 3, 0)
+    # Carol's delivery of alice's entries (and of her own): alice only, never carol herself.
+    assert [(to, key) for to, key, _ in await ack(carol, 3)] == [("u", alice.user_id)]
+    # Reading also tells the reader's own devices (their unread counts), and every author.
+    async with platform.db.session(write=True) as session:
+        read = await service.mark(session, SYSTEM, bob.user_id, group_id, read_seq=3)
+    assert sorted(key for _, key, _ in read) == sorted([alice.user_id, bob.user_id, carol.user_id])
+    assert {event["read_seq"] for _, _, event in read} == {3}
+
+
+async def test_a_channel_readers_marks_reach_only_their_own_devices(
+    platform: Platform,
+    alice: ChatUser,
+    bob: ChatUser,
+    conversation: Conversation,
+    send_text: SendText,
+) -> None:
+    channel = await conversation(alice, "channel", members=[bob])
+    channel_id = int(channel["id"])
+    assert (await send_text(alice, channel["id"], "news")).status_code in (200, 201)
+    async with platform.db.session(write=True) as session:
+        delivered = await service.ack_many(
+            session, SYSTEM, [service.Ack(bob.user_id, bob.device_id, channel_id, 1)]
+        )
+    assert delivered == []  # the author of a channel sees view counts, not each reader's ticks
+    async with platform.db.session(write=True) as session:
+        read = await service.mark(session, SYSTEM, bob.user_id, channel_id, read_seq=1)
+    assert [(to, key) for to, key, _ in read] == [("u", bob.user_id)]

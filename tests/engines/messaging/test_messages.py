@@ -12,7 +12,7 @@ import httpx
 import pytest
 from sqlalchemy import func, select, update
 
-from casebook.engines.messaging.events import conversation_channel
+from casebook.engines.messaging.events import conversation_channel, user_channel
 from casebook.engines.messaging.models import MessagingConversation, MessagingMessage
 from casebook.engines.messaging.runtime import Messenger
 from casebook.platform.context import Platform
@@ -527,7 +527,11 @@ async def test_marks_and_messages_are_published_once_after_commit(
 ) -> None:
     chat = await conversation(alice, "direct", [bob])
     cid = chat["id"]
-    async with bus_events(platform, conversation_channel(SYSTEM, int(cid))) as events:
+    async with (
+        bus_events(platform, conversation_channel(SYSTEM, int(cid))) as events,
+        bus_events(platform, user_channel(SYSTEM, int(alice.id))) as to_alice,
+        bus_events(platform, user_channel(SYSTEM, int(bob.id))) as to_bob,
+    ):
         await send_text(alice, cid, "ping", client_id="p")
         await send_text(alice, cid, "ping", client_id="p")
         await client.post(
@@ -536,17 +540,21 @@ async def test_marks_and_messages_are_published_once_after_commit(
         await client.post(
             f"{API}/conversations/{cid}/read", json={"read_seq": 1}, headers=bob.headers
         )
-    assert [e["type"] for e in events] == ["message", "receipt"]
-    message, receipt = events
+    assert [e["type"] for e in events] == ["message"]
+    message = events[0]
     assert message["seq"] == 1 and message["message"]["body"] == "ping"
     assert "envelopes" not in message
-    assert receipt == {
+    # The receipt goes to the author of the entry it covers, and to the reader's own devices
+    # (their unread counts), not to the whole conversation.
+    receipt = {
         "type": "receipt",
         "conversation_id": cid,
         "user_id": bob.id,
         "delivered_seq": 1,
         "read_seq": 1,
     }
+    assert [e for e in to_alice if e["type"] == "receipt"] == [receipt]
+    assert [e for e in to_bob if e["type"] == "receipt"] == [receipt]
 
 
 @pytest.mark.feature("instant-messenger", "messaging")

@@ -7,11 +7,14 @@ happens at the edge, per process, not as one row or one bus message per recipien
 
 Channels (per system, so systems never see each other's traffic):
 - `msg:<system>:c:<conversation id>`: conversation events — "message" (a new entry in the log,
-  including edit and delete events), "receipt" (a member's delivered/read marks moved), "typing",
-  "members" (joined, left, role changed), "conversation" (title, settings changed).
+  including edit and delete events), "typing", "members" (joined, left, role changed),
+  "conversation" (title, settings changed).
 - `msg:<system>:u:<user id>`: events for one user's devices — "joined"/"left" a conversation (the
   gateway subscribes or unsubscribes), "hidden" (deleted for me), "presence" of someone they
-  follow, "device" (revoked), "call" (signalling addressed to the user).
+  follow, "device" (revoked), "call" (signalling addressed to the user), and "receipt" (a
+  member's delivered/read marks moved), published to the authors of the entries whose state
+  changed and, when the read mark moved, to the member: one frame per author per ack instead of
+  one per member (service._receipt_events).
 
 Every event is a JSON object with a "type"; ids are strings (JavaScript-safe), seqs numbers.
 """

@@ -26,7 +26,10 @@ Server events (each also arrives live):
   (messages, edits, deletes). Per conversation in seq order, each seq at most once per
   connection, none missing (a gap seen live is filled from the database first). For an E2E
   message `message.ciphertext` is this device's own envelope; a device without one gets nothing.
-- `{"type": "receipt", "conversation_id", "user_id", "delivered_seq", "read_seq"}`
+- `{"type": "receipt", "conversation_id", "user_id", "delivered_seq", "read_seq"}` — a member's
+  marks moved past entries of this user (their ticks), or this user's own read mark moved (on
+  another device: unread counts). Not sent for other members' entries, nor in channels to
+  their authors.
 - `{"type": "typing", "conversation_id", "user_id", "expires_at": <unix ms>}` (never one's own)
 - `{"type": "presence", "user_id", "online", "last_seen"}` — a contact came or went
 - `{"type": "joined" | "left", "conversation_id"}` and any other conversation/user event of

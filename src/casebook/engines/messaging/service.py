@@ -32,6 +32,7 @@ from sqlalchemy import (
     delete,
     func,
     literal,
+    or_,
     select,
     update,
 )
@@ -794,8 +795,9 @@ async def mark(
     read_seq: int | None = None,
 ) -> list[Event]:
     """Move the user's delivered and/or read watermark forward (never back), clamped to the
-    conversation's last seq; reading implies delivery. One UPDATE; returns the "receipt" event
-    for the conversation's channel, or nothing when no mark moved."""
+    conversation's last seq; reading implies delivery. One UPDATE and one SELECT of the authors;
+    returns the "receipt" events for those they concern (`_receipt_events`), or nothing when no
+    mark moved."""
     conversation, member = await membership(session, system, conversation_id, user_id)
     read = min(read_seq or 0, conversation.last_seq)
     delivered = max(min(delivered_seq or 0, conversation.last_seq), read)
@@ -817,14 +819,78 @@ async def mark(
     new_delivered, new_read = result.one()
     if conversation.ttl_seconds:  # secret chat: reading starts the self-destruct timers
         await selfdestruct.start_timers(session, conversation, user_id, member.read_seq, new_read)
-    event = {
-        "type": "receipt",
-        "conversation_id": str(conversation_id),
-        "user_id": str(user_id),
-        "delivered_seq": new_delivered,
-        "read_seq": new_read,
-    }
-    return [("c", conversation_id, event)]
+    moved = _Moved(
+        conversation_id,
+        conversation.kind,
+        user_id,
+        member.read_seq,
+        new_delivered,
+        new_read,
+        read_moved=new_read > member.read_seq,
+    )
+    return await _receipt_events(session, [moved])
+
+
+@dataclass(frozen=True)
+class _Moved:
+    """A member's marks that moved: the entries in (`since`, `delivered_seq`] changed state."""
+
+    conversation_id: int
+    kind: str
+    user_id: int
+    since: int
+    delivered_seq: int
+    read_seq: int
+    read_moved: bool
+
+
+async def _receipt_events(session: AsyncSession, moved: Sequence[_Moved]) -> list[Event]:
+    """The "receipt" events of moved marks, each addressed to the users it concerns: the authors
+    of the entries whose state changed (their devices show the ticks), and the member's own
+    devices when the read mark moved (they clear the unread count). Not the whole conversation:
+    receipts are the busiest events (one per member per ack), and in a group of n members every
+    one of them sent to every member would be n frames per ack, n^2 per message. In a channel the
+    readers' marks go to their own devices only (its authors see view counts, not receipts).
+
+    One SELECT of the distinct authors in the changed ranges (index range scans on
+    (conversation_id, seq)), grouped per conversation: O(entries in the ranges)."""
+    ranges: dict[int, tuple[int, int]] = {}
+    for item in moved:
+        if item.kind == "channel":
+            continue
+        lo, hi = ranges.get(item.conversation_id, (item.since, item.delivered_seq))
+        ranges[item.conversation_id] = (min(lo, item.since), max(hi, item.delivered_seq))
+    authors: dict[int, set[int]] = {}
+    if ranges:
+        message = MessagingMessage
+        rows = await session.execute(
+            select(message.conversation_id, message.sender_id)
+            .where(
+                or_(
+                    *(
+                        and_(message.conversation_id == c, message.seq > lo, message.seq <= hi)
+                        for c, (lo, hi) in sorted(ranges.items())
+                    )
+                )
+            )
+            .distinct()
+        )
+        for conversation_id, sender_id in rows:
+            authors.setdefault(conversation_id, set()).add(sender_id)
+    events: list[Event] = []
+    for item in moved:
+        event = {
+            "type": "receipt",
+            "conversation_id": str(item.conversation_id),
+            "user_id": str(item.user_id),
+            "delivered_seq": item.delivered_seq,
+            "read_seq": item.read_seq,
+        }
+        to = authors.get(item.conversation_id, set()) - {item.user_id}
+        if item.read_moved:
+            to.add(item.user_id)
+        events.extend(("u", user_id, event) for user_id in sorted(to))
+    return events
 
 
 async def ack(
@@ -871,8 +937,9 @@ async def ack_many(session: AsyncSession, system: str, acks: Sequence[Ack]) -> l
     device's sockets); acks of conversations the user is not (or no longer) a member of, or of
     another system, are dropped. Per (device, conversation) the highest seq wins, clamped to the
     conversation's last seq. Statements: one SELECT of the memberships, one multi-row cursor
-    upsert, one executemany UPDATE of the delivered marks that move — O(acks) rows in three
-    statements. Returns the receipt events."""
+    upsert, one executemany UPDATE of the delivered marks that move, one SELECT of the authors
+    they concern — O(acks) rows in four statements. Returns the receipt events
+    (`_receipt_events`)."""
     if not acks:
         return []
     highest: dict[tuple[int, int], Ack] = {}
@@ -888,6 +955,7 @@ async def ack_many(session: AsyncSession, system: str, acks: Sequence[Ack]) -> l
             MessagingMember.delivered_seq,
             MessagingMember.read_seq,
             MessagingConversation.last_seq,
+            MessagingConversation.kind,
         )
         .join(MessagingConversation, MessagingConversation.id == MessagingMember.conversation_id)
         .where(
@@ -898,9 +966,11 @@ async def ack_many(session: AsyncSession, system: str, acks: Sequence[Ack]) -> l
     )
     members: dict[tuple[int, int], tuple[int, int]] = {}
     read_marks: dict[tuple[int, int], int] = {}
+    kinds: dict[int, str] = {}
     for r in rows:
         members[(r.conversation_id, r.user_id)] = (r.delivered_seq, r.last_seq)
         read_marks[(r.conversation_id, r.user_id)] = r.read_seq
+        kinds[r.conversation_id] = r.kind
     cursors: list[dict[str, int]] = []
     delivered: dict[tuple[int, int], int] = {}
     for item in highest.values():
@@ -942,20 +1012,19 @@ async def ack_many(session: AsyncSession, system: str, acks: Sequence[Ack]) -> l
         ),
         [{"c": c, "u": u, "s": s} for (c, u), s in sorted(delivered.items())],
     )
-    return [
-        (
-            "c",
+    moved = [
+        _Moved(
             conversation_id,
-            {
-                "type": "receipt",
-                "conversation_id": str(conversation_id),
-                "user_id": str(user_id),
-                "delivered_seq": seq_,
-                "read_seq": read_marks[(conversation_id, user_id)],
-            },
+            kinds[conversation_id],
+            user_id,
+            members[(conversation_id, user_id)][0],
+            seq_,
+            read_marks[(conversation_id, user_id)],
+            read_moved=False,
         )
         for (conversation_id, user_id), seq_ in sorted(delivered.items())
     ]
+    return await _receipt_events(session, moved)
 
 
 @dataclass(frozen=True)
