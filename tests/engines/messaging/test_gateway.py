@@ -619,7 +619,8 @@ class Recorder:
         self.lost: list[str] = []
         self.arrived = asyncio.Event()
 
-    def offer(self, channel: str, event: dict[str, Any]) -> None:
+    def offer(self, channel: str, event: dict[str, Any], text: str) -> None:
+        assert orjson.loads(text) == event
         self.events.append(event)
         self.arrived.set()
 

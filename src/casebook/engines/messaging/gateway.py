@@ -411,7 +411,8 @@ class Connection:
         self.device_id = device_id
         self.system = gw.system
         self.user_channel = events.user_channel(gw.system, user_id)
-        self.queue: asyncio.Queue[tuple[str, dict[str, Any]]] = asyncio.Queue(gw.config.queue_size)
+        self.queue: asyncio.Queue[tuple[dict[str, Any], str]] = asyncio.Queue(gw.config.queue_size)
+        """(event, its JSON text as published: the frame when passed through unchanged)."""
         self.sent_seq: dict[int, int] = {}
         """conversation id → the highest seq this connection has delivered (or skipped)."""
         self.roles: dict[int, str] = {}
@@ -425,11 +426,11 @@ class Connection:
 
     # The hub's side (never blocks) -------------------------------------------------------------
 
-    def offer(self, channel: str, event: dict[str, Any]) -> None:
+    def offer(self, channel: str, event: dict[str, Any], text: str) -> None:
         if self.too_slow is not None:
             return
         try:
-            self.queue.put_nowait((channel, event))
+            self.queue.put_nowait((event, text))
         except asyncio.QueueFull:
             self.too_slow = f"more than {self.gw.config.queue_size} events behind"
 
@@ -439,11 +440,11 @@ class Connection:
             self._wake()
             return
         conversation_id = int(channel.rsplit(":", 1)[1])
-        self.offer(channel, {"type": "_resync", "conversation_id": str(conversation_id)})
+        self.offer(channel, {"type": "_resync", "conversation_id": str(conversation_id)}, "")
 
     def _wake(self) -> None:
         with contextlib.suppress(asyncio.QueueFull):
-            self.queue.put_nowait(("", {"type": "_wake"}))
+            self.queue.put_nowait(({"type": "_wake"}, ""))
 
     def _check_pace(self) -> None:
         if self.too_slow is not None:
@@ -453,7 +454,10 @@ class Connection:
 
     async def emit(self, frame: dict[str, Any]) -> None:
         """Send one frame (serialised with every other writer of this socket)."""
-        text = orjson.dumps(frame).decode()
+        await self.send(orjson.dumps(frame).decode())
+
+    async def send(self, text: str) -> None:
+        """Send one frame already in JSON."""
         async with self._write_lock:
             await self.websocket.send_text(text)
 
@@ -594,14 +598,16 @@ class Connection:
         await self.emit({"type": "resumed", "conversations": len(pending)})
         while True:
             self._check_pace()
-            _channel, event = await self.queue.get()
+            event, text = await self.queue.get()
             self._check_pace()
-            await self._route(event)
+            await self._route(event, text)
 
-    async def _route(self, event: dict[str, Any]) -> None:
+    async def _route(self, event: dict[str, Any], text: str) -> None:
+        """Act on one event off the hub; `text` is its JSON, sent as is when passed through
+        (serialised once per process by its publisher, not once per socket)."""
         kind = event["type"]
         if kind == "message":
-            await self._on_message(event)
+            await self._on_message(event, text)
         elif kind == "_resync":
             await self._resync(int(event["conversation_id"]))
         elif kind == "_wake":
@@ -611,17 +617,17 @@ class Connection:
                 event.get("user_id") != str(self.user_id)
                 and event.get("expires_at", 0) > time.time() * 1000
             ):
-                await self.emit(event)
+                await self.send(text)
         elif kind == "joined":
             await self._on_joined(int(event["conversation_id"]))
-            await self.emit(event)
+            await self.send(text)
         elif kind == "left":
             self._forget(int(event["conversation_id"]))
-            await self.emit(event)
+            await self.send(text)
         elif kind == "device":
             if event.get("device_id") == str(self.device_id) and event.get("revoked"):
                 raise _Close(CloseCode.FORBIDDEN, "device revoked")
-            await self.emit(event)
+            await self.send(text)
         elif kind == "call" and not calls.for_device(event, self.device_id):
             return  # signalling for the user's device that took the call
         else:
@@ -629,9 +635,9 @@ class Connection:
                 conversation_id = int(event["conversation_id"])
                 if event.get("role") and conversation_id in self.roles:
                     self.roles[conversation_id] = str(event["role"])
-            await self.emit(event)
+            await self.send(text)
 
-    async def _on_message(self, event: dict[str, Any]) -> None:
+    async def _on_message(self, event: dict[str, Any], text: str) -> None:
         """Deliver a live log entry: drop what was already sent, fill a gap from the database
         first (another process's writer may publish out of order), hand out the envelope."""
         conversation_id = int(event["conversation_id"])
@@ -643,22 +649,22 @@ class Connection:
             await self._fill(conversation_id, last, seq - 1)
             if conversation_id not in self.sent_seq:
                 return
-        message = event["message"]
         envelopes = event.get("envelopes")
-        if envelopes is not None:
+        if envelopes is None:
+            await self.send(text)  # the writer's event is the frame (writer.message_event)
+        else:
             ciphertext = envelopes.get(str(self.device_id))
             if ciphertext is None:
                 self.sent_seq[conversation_id] = seq
                 return  # not addressed to this device (its own message, or added later)
-            message = {**message, "ciphertext": ciphertext}
-        await self.emit(
-            {
-                "type": "message",
-                "conversation_id": str(conversation_id),
-                "seq": seq,
-                "message": message,
-            }
-        )
+            await self.emit(
+                {
+                    "type": "message",
+                    "conversation_id": str(conversation_id),
+                    "seq": seq,
+                    "message": {**event["message"], "ciphertext": ciphertext},
+                }
+            )
         self.sent_seq[conversation_id] = seq
 
     async def _fill(self, conversation_id: int, after: int, upto: int) -> None:

@@ -4,7 +4,7 @@ A process holds many sockets; many of them belong to the same conversations. The
 to a conversation's channel (`msg:<system>:c:<id>`) once, when the first local socket of a member
 wants it, and unsubscribes when the last one leaves (reference counting); the same for user
 channels (`msg:<system>:u:<id>`, one per user with a local socket). Each event read off a channel
-is decoded once and offered to every local subscriber of that channel.
+is decoded once and offered, with its JSON text, to every local subscriber of that channel.
 
 `offer` never blocks: a subscriber buffers what it is offered in a bounded queue and, when it is
 full, gives up (the gateway closes that socket with 4429 and the client resumes from its cursor).
@@ -40,8 +40,9 @@ SUBSCRIBE_TIMEOUT = 5.0
 class HubSubscriber(Protocol):
     """What the hub needs of a socket."""
 
-    def offer(self, channel: str, event: dict[str, Any]) -> None:
-        """Take `event` (read off `channel`; shared, never mutate it) without blocking."""
+    def offer(self, channel: str, event: dict[str, Any], text: str) -> None:
+        """Take `event` (read off `channel`; shared, never mutate it) without blocking. `text`
+        is the event as published (JSON), for subscribers that pass it on unchanged."""
 
     def fell_behind(self, channel: str) -> None:
         """Events of `channel` were lost; the subscriber must resynchronise."""
@@ -157,11 +158,12 @@ class Hub:
     def _deliver(self, entry: _Channel, raw: bytes) -> None:
         try:
             event = events.decode(raw)
-        except ValueError:
+            text = raw.decode()
+        except ValueError:  # UnicodeDecodeError is one too
             log.warning("dropped a malformed event", channel=entry.name)
             return
         for subscriber in list(entry.subscribers):
-            subscriber.offer(entry.name, event)
+            subscriber.offer(entry.name, event, text)
 
     async def stop(self) -> None:
         """End every subscription; later `watch` calls raise `HubClosed`."""
