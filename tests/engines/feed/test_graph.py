@@ -297,13 +297,10 @@ async def test_new_users_following_each_other_at_once_all_succeed(platform: Plat
 
     await asyncio.gather(*(follow(a, b) for a, b in pairs), *(follow(b, a) for a, b in pairs))
     async with platform.db.session() as session:
-        edges = set(
-            (
-                await session.execute(
-                    select(FeedFollow.follower_id, FeedFollow.followee_id).where(
-                        FeedFollow.system == SYSTEM, FeedFollow.follower_id.in_(users)
-                    )
-                )
-            ).tuples()
+        rows = await session.execute(
+            select(FeedFollow.follower_id, FeedFollow.followee_id).where(
+                FeedFollow.system == SYSTEM, FeedFollow.follower_id.in_(users)
+            )
         )
+        edges = {(follower, followee) for follower, followee in rows}
     assert edges == {(a, b) for a, b in pairs} | {(b, a) for a, b in pairs}

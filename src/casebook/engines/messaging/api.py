@@ -12,9 +12,11 @@ from __future__ import annotations
 
 import base64
 import binascii
+from collections.abc import Collection
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Path, Query, Response
+from fastapi.routing import APIRoute
 from pydantic import BaseModel, ConfigDict, Field
 
 from casebook.engines.messaging import search as search_service
@@ -135,8 +137,9 @@ def _envelopes(raw: dict[str, str] | None) -> dict[int, bytes] | None:
     return decoded
 
 
-def router(system: str) -> APIRouter:
-    """The HTTP endpoints of the messaging engine for `system`."""
+def router(system: str, *, replaced: Collection[tuple[str, str]] = ()) -> APIRouter:
+    """The HTTP endpoints of the messaging engine for `system`, without the (method, path)
+    operations in `replaced` (a system serves those itself)."""
     api = APIRouter(tags=[system])
 
     def engine(platform: Platform) -> Messenger:
@@ -669,4 +672,12 @@ def router(system: str) -> APIRouter:
         next_before = str(found[-1].id) if len(found) == limit else None
         return {"items": [message_view(m) for m in found], "next_before_id": next_before}
 
+    api.routes[:] = [
+        route
+        for route in api.routes
+        if not (
+            isinstance(route, APIRoute)
+            and any((method, route.path) in replaced for method in route.methods or ())
+        )
+    ]
     return api

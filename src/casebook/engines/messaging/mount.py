@@ -3,18 +3,21 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection
+
 from fastapi import APIRouter
 
 from casebook.platform.context import Platform
 
 
-def api_router(system: str) -> APIRouter:
+def api_router(system: str, *, replaced: Collection[tuple[str, str]] = ()) -> APIRouter:
     """Every HTTP endpoint of the engine for `system` (conversations, messages, devices, keys,
-    attachments, push subscriptions, call signalling)."""
+    attachments, push subscriptions, call signalling), without the conversation and message
+    operations (method, path) in `replaced`, which the system serves itself."""
     router = APIRouter()
     from casebook.engines.messaging import api
 
-    router.include_router(api.router(system))
+    router.include_router(api.router(system, replaced=replaced))
     from casebook.engines.messaging import contacts
 
     router.include_router(contacts.router(system))

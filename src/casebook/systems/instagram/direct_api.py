@@ -22,6 +22,7 @@ import asyncio
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Path, Query, Response
+from fastapi.routing import APIRoute
 from pydantic import BaseModel, ConfigDict, Field
 
 from casebook.engines.feed import audience
@@ -240,8 +241,16 @@ def _instagram_routes() -> APIRouter:
 
 
 def router() -> APIRouter:
-    """Instagram's Direct routes, then the messaging engine's (the first match wins)."""
+    """Instagram's Direct routes, then the messaging engine's but for those Instagram serves
+    itself (so each operation is served and documented once)."""
+    own = _instagram_routes()
+    replaced = {
+        (method, route.path)
+        for route in own.routes
+        if isinstance(route, APIRoute)
+        for method in route.methods or ()
+    }
     api = APIRouter()
-    api.include_router(_instagram_routes())
-    api.include_router(mount.api_router(SLUG))
+    api.include_router(own)
+    api.include_router(mount.api_router(SLUG, replaced=replaced))
     return api
