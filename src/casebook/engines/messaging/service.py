@@ -23,6 +23,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, cast
 
+import orjson
 from sqlalchemy import (
     BigInteger,
     Table,
@@ -32,8 +33,8 @@ from sqlalchemy import (
     delete,
     func,
     literal,
-    or_,
     select,
+    text,
     update,
 )
 from sqlalchemy.dialects import postgresql, sqlite
@@ -831,6 +832,22 @@ async def mark(
     return await _receipt_events(session, [moved])
 
 
+# The distinct authors of the entries in (lo, hi] of each conversation: one statement of a fixed
+# text for any number of ranges (so it is prepared once, not compiled per batch as an OR of
+# ranges would be), one index range scan on (conversation_id, seq) per range.
+_AUTHORS_SQLITE = text(
+    "SELECT DISTINCT m.conversation_id, m.sender_id FROM json_each(:ranges) AS r"
+    " JOIN messaging_messages AS m ON m.conversation_id = json_extract(r.value, '$[0]')"
+    " AND m.seq > json_extract(r.value, '$[1]') AND m.seq <= json_extract(r.value, '$[2]')"
+)
+_AUTHORS_POSTGRES = text(
+    "SELECT DISTINCT m.conversation_id, m.sender_id"
+    " FROM unnest(CAST(:c AS bigint[]), CAST(:lo AS bigint[]), CAST(:hi AS bigint[]))"
+    " AS r(c, lo, hi)"
+    " JOIN messaging_messages AS m ON m.conversation_id = r.c AND m.seq > r.lo AND m.seq <= r.hi"
+)
+
+
 @dataclass(frozen=True)
 class _Moved:
     """A member's marks that moved: the entries in (`since`, `delivered_seq`] changed state."""
@@ -852,8 +869,8 @@ async def _receipt_events(session: AsyncSession, moved: Sequence[_Moved]) -> lis
     one of them sent to every member would be n frames per ack, n^2 per message. In a channel the
     readers' marks go to their own devices only (its authors see view counts, not receipts).
 
-    One SELECT of the distinct authors in the changed ranges (index range scans on
-    (conversation_id, seq)), grouped per conversation: O(entries in the ranges)."""
+    One SELECT of the distinct authors in the changed ranges, merged per conversation (index
+    range scans on (conversation_id, seq)): O(entries in the ranges)."""
     ranges: dict[int, tuple[int, int]] = {}
     for item in moved:
         if item.kind == "channel":
@@ -862,20 +879,21 @@ async def _receipt_events(session: AsyncSession, moved: Sequence[_Moved]) -> lis
         ranges[item.conversation_id] = (min(lo, item.since), max(hi, item.delivered_seq))
     authors: dict[int, set[int]] = {}
     if ranges:
-        message = MessagingMessage
-        rows = await session.execute(
-            select(message.conversation_id, message.sender_id)
-            .where(
-                or_(
-                    *(
-                        and_(message.conversation_id == c, message.seq > lo, message.seq <= hi)
-                        for c, (lo, hi) in sorted(ranges.items())
-                    )
-                )
+        ordered = sorted(ranges.items())
+        if session.get_bind().dialect.name == "sqlite":
+            found = await session.execute(
+                _AUTHORS_SQLITE, {"ranges": orjson.dumps([[c, lo, hi] for c, (lo, hi) in ordered])}
             )
-            .distinct()
-        )
-        for conversation_id, sender_id in rows:
+        else:
+            found = await session.execute(
+                _AUTHORS_POSTGRES,
+                {
+                    "c": [c for c, _ in ordered],
+                    "lo": [lo for _, (lo, _hi) in ordered],
+                    "hi": [hi for _, (_lo, hi) in ordered],
+                },
+            )
+        for conversation_id, sender_id in found:
             authors.setdefault(conversation_id, set()).add(sender_id)
     events: list[Event] = []
     for item in moved:

@@ -142,9 +142,7 @@ def message_event(
 class _Pending:
     request: SendRequest
     data: dict[str, Any] | None
-    future: asyncio.Future[Sent] = field(
-        default_factory=lambda: asyncio.get_running_loop().create_future()
-    )
+    future: asyncio.Future[Sent]
 
 
 Outcome = Sent | BaseException
@@ -192,6 +190,7 @@ class MessageWriter:
         error."""
         self._queue: asyncio.Queue[_Pending | None] = asyncio.Queue()
         self._task: asyncio.Task[None] | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
         self._closed = True
 
     @property
@@ -201,9 +200,8 @@ class MessageWriter:
     def start(self) -> None:
         """Start the background task (the system's startup hook calls this)."""
         self._closed = False
-        self._task = asyncio.get_running_loop().create_task(
-            self._run(), name=f"messaging-writer-{self.system}"
-        )
+        self._loop = asyncio.get_running_loop()  # kept: looking it up costs a getpid() each
+        self._task = self._loop.create_task(self._run(), name=f"messaging-writer-{self.system}")
 
     async def stop(self) -> None:
         """Refuse new requests, commit every queued one, and end the background task."""
@@ -233,9 +231,9 @@ class MessageWriter:
             envelopes=request.envelopes,
             target_seq=request.target_seq,
         )
-        if self._closed or self._task is None:
+        if self._closed or self._task is None or self._loop is None:
             raise WriterClosed("This server is shutting down; retry the request.")
-        pending = _Pending(request, data)
+        pending = _Pending(request, data, self._loop.create_future())
         self._queue.put_nowait(pending)
         return await pending.future
 
