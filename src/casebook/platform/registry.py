@@ -24,6 +24,12 @@ if TYPE_CHECKING:
 FEATURE_ID = re.compile(r"^[a-z0-9]+(-[a-z0-9]+)*$")
 
 
+RAW_SEND = "casebook.raw_send"
+"""Scope key of a WebSocket's send as the server gave it (the app sets it before any
+middleware): for `{"type": "websocket.send"}` messages only, after the accept and before the
+close, which stay with Starlette's `WebSocket` so it tracks the socket's state."""
+
+
 @dataclass(frozen=True)
 class Feature:
     id: str

@@ -102,6 +102,7 @@ from fastapi import APIRouter, WebSocket
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
 from sqlalchemy import select
 from sqlalchemy.exc import TimeoutError as PoolTimeout
+from starlette.types import Send
 from starlette.websockets import WebSocketDisconnect, WebSocketState
 
 from casebook.engines.messaging import calls, events, runtime, service
@@ -121,6 +122,7 @@ from casebook.platform.auth.cookies import ACCESS_COOKIE
 from casebook.platform.context import Platform
 from casebook.platform.errors import InvalidInput, Problem, TooManyRequests, Unauthorized
 from casebook.platform.ratelimit import RateLimit, gcra
+from casebook.platform.registry import RAW_SEND
 
 log = structlog.get_logger("casebook.messaging.gateway")
 
@@ -323,15 +325,20 @@ class Gateway:
 
     async def _sweep(self) -> None:
         """Close sockets silent for `presence_ttl` (4408), checking every quarter of it (at
-        most a second apart): one O(sockets) pass, instead of a timer armed per frame read."""
+        most 5 s apart): one O(sockets) pass, instead of a timer armed per frame read. Wakes
+        every second at most, so a shorter `presence_ttl` set at run time applies at once."""
+        swept = time.monotonic()
         while True:
             ttl = self.config.presence_ttl
             await asyncio.sleep(min(ttl / 4, 1.0))
-            deadline = time.monotonic() - self.config.presence_ttl
-            for connection in list(self.connections):
-                heard = connection.heard
-                if heard is not None and heard < deadline:
-                    connection.shutdown(CloseCode.TIMEOUT, "no heartbeat")
+            now = time.monotonic()
+            if now - swept < min(ttl / 4, 5.0):
+                continue
+            swept, deadline = now, now - ttl
+            for connection in [
+                c for c in self.connections if c.heard is not None and c.heard < deadline
+            ]:
+                connection.shutdown(CloseCode.TIMEOUT, "no heartbeat")
 
     def add(self, connection: Connection) -> None:
         self.connections.add(connection)
@@ -439,6 +446,7 @@ class Connection:
         self.roles: dict[int, str] = {}
         self.too_slow: str | None = None
         self._write_lock = asyncio.Lock()
+        self._raw_send: Send | None = websocket.scope.get(RAW_SEND)
         self._typing_published: dict[int, float] = {}
         self._tat = 0.0
         self._tasks: list[asyncio.Task[None]] = []
@@ -481,9 +489,13 @@ class Connection:
         await self.send(orjson.dumps(frame).decode())
 
     async def send(self, text: str) -> None:
-        """Send one frame already in JSON."""
+        """Send one frame already in JSON (the server's own send when the app passed it on:
+        data frames need none of the middlewares' send wrappers)."""
         async with self._write_lock:
-            await self.websocket.send_text(text)
+            if self._raw_send is None:
+                await self.websocket.send_text(text)
+            else:
+                await self._raw_send({"type": "websocket.send", "text": text})
 
     def shutdown(self, code: int, reason: str) -> None:
         """Ask the connection to close with `code` (from outside its tasks)."""
