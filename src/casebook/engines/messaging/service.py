@@ -881,9 +881,9 @@ async def _receipt_events(session: AsyncSession, moved: Sequence[_Moved]) -> lis
     if ranges:
         ordered = sorted(ranges.items())
         if session.get_bind().dialect.name == "sqlite":
-            found = await session.execute(
-                _AUTHORS_SQLITE, {"ranges": orjson.dumps([[c, lo, hi] for c, (lo, hi) in ordered])}
-            )
+            # Text, not bytes: SQLite 3.45+ reads a BLOB argument as its binary JSONB format.
+            ranges_json = orjson.dumps([[c, lo, hi] for c, (lo, hi) in ordered]).decode()
+            found = await session.execute(_AUTHORS_SQLITE, {"ranges": ranges_json})
         else:
             found = await session.execute(
                 _AUTHORS_POSTGRES,
