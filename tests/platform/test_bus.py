@@ -126,6 +126,68 @@ async def test_a_slow_subscriber_is_dropped_without_stalling_the_others(
         await adapter.close()
 
 
+async def test_a_listener_is_handed_every_message_in_order(bus: Bus) -> None:
+    """A failing listener loses only its own message; leaving the block stops the calls."""
+    heard: list[bytes] = []
+    done = asyncio.Event()
+
+    def listener(message: bytes) -> None:
+        if message == b"boom":
+            raise RuntimeError("a listener bug")
+        heard.append(message)
+        if message == b"after":
+            done.set()
+
+    async with bus.subscribe("hub", listener=listener) as subscription:
+        await bus.publish_many([("hub", str(n).encode()) for n in range(5)])
+        await bus.publish("hub", b"boom")
+        await bus.publish("hub", b"after")
+        async with asyncio.timeout(5):
+            await done.wait()
+        assert heard == [b"0", b"1", b"2", b"3", b"4", b"after"]
+        assert await _nothing_arrives(subscription)  # a listener's messages are not buffered
+    await bus.publish("hub", b"gone")
+    await asyncio.sleep(0.1)
+    assert heard[-1] == b"after"
+
+
+async def test_a_memory_listener_is_called_inside_publish_whatever_the_buffer_size() -> None:
+    bus = MemoryBus(queue_size=2)
+    heard: list[bytes] = []
+    async with bus.subscribe("hub", listener=heard.append):
+        for number in range(5):  # more than a buffer holds, with no pause between them
+            await bus.publish("hub", str(number).encode())
+            assert heard[-1] == str(number).encode()
+    assert len(heard) == 5
+
+
+async def test_a_redis_listener_is_told_when_messages_were_lost(redis_url: str) -> None:
+    """After the connection drops, messages published until the channel is subscribed again
+    are gone: `on_lost` is called once the subscription is back, so the subscriber rereads its
+    durable state, and what is published after that arrives."""
+    bus = RedisBus.from_url(redis_url)
+    heard: list[bytes] = []
+    lost, after = asyncio.Event(), asyncio.Event()
+
+    def listener(message: bytes) -> None:
+        heard.append(message)
+        if message == b"after":
+            after.set()
+
+    try:
+        async with bus.subscribe("fragile", listener=listener, on_lost=lost.set):
+            await bus.publish("fragile", b"before")
+            assert await _kill_subscribers_of_this_db(bus) == 1
+            async with asyncio.timeout(5):
+                await lost.wait()
+            await bus.publish("fragile", b"after")
+            async with asyncio.timeout(5):
+                await after.wait()
+            assert heard[0] == b"before"
+    finally:
+        await bus.close()
+
+
 async def test_two_redis_buses_exchange_messages(redis_url: str) -> None:
     """Separate clients, as two app processes would have."""
     sender, receiver = RedisBus.from_url(redis_url), RedisBus.from_url(redis_url)

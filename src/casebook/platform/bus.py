@@ -14,13 +14,22 @@ then `SubscriberTooSlow`, so it can resynchronise from its cursor.
     async with platform.bus.subscribe("url-shortener:clicks") as messages:
         async for message in messages:
             ...
+
+A subscriber that only hands each message on without waiting (a fan-out hub) passes a
+`listener` instead: it is called with each message as it arrives, inside the publisher's call
+(memory) or the reader task (Redis), so a message costs no buffer, no task switch and no
+`SubscriberTooSlow`. The listener must not block or raise (an exception is logged and the
+message dropped); the subscription then yields nothing and ends when it is closed. With it
+may come `on_lost`, called when the bus knows it lost messages of the channel: on Redis, once the
+channel's subscription is confirmed again after the connection dropped (what was published in
+between is gone; the subscriber rereads its durable state from then on).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Protocol
 
@@ -32,6 +41,9 @@ log = structlog.get_logger("casebook.bus")
 
 MAX_CHANNEL_LENGTH = 256
 
+Listener = Callable[[bytes], None]
+"""Called with each message of a subscription, synchronously (see the module docstring)."""
+
 
 class SubscriberTooSlow(Exception):
     """The subscriber's buffer filled up, so it was dropped and has missed messages."""
@@ -42,7 +54,13 @@ class Bus(Protocol):
 
     async def publish_many(self, messages: Sequence[tuple[str, bytes]]) -> None: ...
 
-    def subscribe(self, channel: str) -> AbstractAsyncContextManager[Subscription]: ...
+    def subscribe(
+        self,
+        channel: str,
+        *,
+        listener: Listener | None = None,
+        on_lost: Callable[[], None] | None = None,
+    ) -> AbstractAsyncContextManager[Subscription]: ...
 
     async def close(self) -> None: ...
 
@@ -61,22 +79,46 @@ class Subscription:
     (after the buffered messages) when the subscriber was dropped for falling behind.
     """
 
-    def __init__(self, channel: str, queue_size: int) -> None:
+    def __init__(
+        self,
+        channel: str,
+        queue_size: int,
+        listener: Listener | None = None,
+        on_lost: Callable[[], None] | None = None,
+    ) -> None:
         self.channel = channel
         self._buffer: asyncio.Queue[bytes | _Closed] = asyncio.Queue(queue_size)
+        self._listener = listener
+        self._on_lost = on_lost
         self._closed = False
         self.overflowed = False
 
     def deliver(self, message: bytes) -> bool:
-        """Buffer `message`, O(1); False when the buffer is full (the caller then drops this)."""
+        """Buffer `message` (or hand it to the listener), O(1); False when the buffer is full
+        (the caller then drops this subscription)."""
         if self._closed or self.overflowed:
             return False
+        if self._listener is not None:
+            try:
+                self._listener(message)
+            except Exception:
+                log.exception("a bus listener failed; message dropped", channel=self.channel)
+            return True
         try:
             self._buffer.put_nowait(message)
         except asyncio.QueueFull:
             self.overflowed = True
             return False
         return True
+
+    def lost(self) -> None:
+        """The bus lost messages of this channel: tell the subscriber, if it asked."""
+        if self._on_lost is None or self._closed:
+            return
+        try:
+            self._on_lost()
+        except Exception:
+            log.exception("a bus on_lost callback failed", channel=self.channel)
 
     def close(self) -> None:
         if self._closed:
@@ -117,9 +159,14 @@ class _FanOut:
         self.queue_size = queue_size
         self.channels: dict[str, set[Subscription]] = {}
 
-    def add(self, channel: str) -> tuple[Subscription, bool]:
+    def add(
+        self,
+        channel: str,
+        listener: Listener | None = None,
+        on_lost: Callable[[], None] | None = None,
+    ) -> tuple[Subscription, bool]:
         """A new subscription and whether it is the channel's first in this process."""
-        subscription = Subscription(channel, self.queue_size)
+        subscription = Subscription(channel, self.queue_size, listener, on_lost)
         subscribers = self.channels.setdefault(channel, set())
         subscribers.add(subscription)
         return subscription, len(subscribers) == 1
@@ -146,6 +193,11 @@ class _FanOut:
                 subscribers.discard(subscription)
                 log.warning("dropped a slow subscriber", channel=channel)
 
+    def lost(self, channel: str) -> None:
+        """Messages of `channel` were lost: tell its subscribers that asked."""
+        for subscription in list(self.channels.get(channel, ())):
+            subscription.lost()
+
     def close_all(self) -> None:
         for subscribers in self.channels.values():
             for subscription in subscribers:
@@ -171,10 +223,17 @@ class MemoryBus:
             self._fanout.deliver(channel, message)
 
     @asynccontextmanager
-    async def subscribe(self, channel: str) -> AsyncIterator[Subscription]:
-        """Subscribe for the duration of the block; messages published after entry arrive."""
+    async def subscribe(
+        self,
+        channel: str,
+        *,
+        listener: Listener | None = None,
+        on_lost: Callable[[], None] | None = None,
+    ) -> AsyncIterator[Subscription]:
+        """Subscribe for the duration of the block; messages published after entry arrive.
+        (Nothing is lost in memory: `on_lost` is never called.)"""
         _check(channel)
-        subscription, _ = self._fanout.add(channel)
+        subscription, _ = self._fanout.add(channel, listener, on_lost)
         try:
             yield subscription
         finally:
@@ -234,7 +293,13 @@ class RedisBus:
             await pipe.execute()
 
     @asynccontextmanager
-    async def subscribe(self, channel: str) -> AsyncIterator[Subscription]:
+    async def subscribe(
+        self,
+        channel: str,
+        *,
+        listener: Listener | None = None,
+        on_lost: Callable[[], None] | None = None,
+    ) -> AsyncIterator[Subscription]:
         """Subscribe for the duration of the block.
 
         Entry returns once Redis has confirmed the subscription, so a message published (by any
@@ -243,7 +308,7 @@ class RedisBus:
         _check(channel)
         name = (self._prefix + channel).encode()
         async with self._lock:
-            subscription, first = self._fanout.add(channel)
+            subscription, first = self._fanout.add(channel, listener, on_lost)
             if first:
                 try:
                     await self._redis_subscribe(name)
@@ -271,6 +336,8 @@ class RedisBus:
     async def _read(self) -> None:
         """Route every message of the shared connection to the local subscribers."""
         prefix = self._prefix.encode()
+        dropped: set[bytes] = set()
+        """Channels subscribed when the connection last failed and not confirmed since."""
         while True:
             try:
                 message = await self._pubsub.get_message(timeout=None)
@@ -278,6 +345,7 @@ class RedisBus:
                 raise
             except Exception:
                 log.exception("bus connection failed; reconnecting")
+                dropped.update(self._prefix.encode() + c.encode() for c in self._fanout.channels)
                 await asyncio.sleep(0.5)
                 continue
             if message is None:
@@ -290,6 +358,9 @@ class RedisBus:
                 confirmed = self._confirmations.get(channel)
                 if confirmed is not None:
                     confirmed.set()
+                if channel in dropped:  # resubscribed after a drop: tell who asked
+                    dropped.discard(channel)
+                    self._fanout.lost(channel.removeprefix(prefix).decode())
 
     async def close(self) -> None:
         """End every subscription and release the connections."""

@@ -10,9 +10,12 @@ is decoded once and offered, with its JSON text, to every local subscriber of th
 full, gives up (the gateway closes that socket with 4429 and the client resumes from its cursor).
 So one slow socket can neither stall the others nor grow memory without bound.
 
-If the hub itself falls behind on a channel (the bus drops a subscriber whose buffer filled:
-`SubscriberTooSlow`), events were lost for every local subscriber of it: each is told
-(`fell_behind`), and the channel is subscribed again for those that remain.
+The hub subscribes with a bus listener: the bus calls `_deliver` as each event arrives (inside
+the writer's publish on the memory bus, in the reader task on Redis), so an event costs no task
+switch between the bus and the sockets' queues, and the hub never falls behind the bus. When the
+bus itself lost events of a channel (Redis: the connection dropped; the bus says so once the
+channel is subscribed again), every local subscriber of it is told (`fell_behind`) and rereads
+the conversation's log past what it sent.
 
 Costs: `watch`/`unwatch` O(1) plus, for a channel's first watcher, one bus subscription (a Redis
 round trip in cluster mode); delivering an event is one decode plus O(local subscribers of the
@@ -23,13 +26,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 import structlog
 
 from casebook.engines.messaging import events
-from casebook.platform.bus import Bus, SubscriberTooSlow
+from casebook.platform.bus import Bus
 
 log = structlog.get_logger("casebook.messaging.hub")
 
@@ -136,16 +140,18 @@ class Hub:
         """Read `entry`'s channel until it has no subscriber (then this task is cancelled)."""
         while True:
             try:
-                async with self.bus.subscribe(entry.name) as messages:
+                # A listener: each event is offered inside the bus's own delivery, with no
+                # buffer and no wake-up of this task (which only holds the subscription).
+                async with self.bus.subscribe(
+                    entry.name,
+                    listener=functools.partial(self._deliver, entry),
+                    on_lost=functools.partial(self._lost, entry),
+                ) as messages:
                     if not entry.ready.done():
                         entry.ready.set_result(None)
-                    async for raw in messages:
+                    async for raw in messages:  # nothing is buffered with a listener
                         self._deliver(entry, raw)
                 return  # the bus was closed
-            except SubscriberTooSlow:
-                log.warning("hub fell behind on a channel", channel=entry.name)
-                for subscriber in list(entry.subscribers):
-                    subscriber.fell_behind(entry.name)
             except asyncio.CancelledError:
                 raise
             except Exception as error:
@@ -154,6 +160,11 @@ class Hub:
                     return
                 log.exception("hub lost a channel; subscribing again", channel=entry.name)
                 await asyncio.sleep(0.1)
+
+    def _lost(self, entry: _Channel) -> None:
+        log.warning("the bus lost events of a channel", channel=entry.name)
+        for subscriber in list(entry.subscribers):
+            subscriber.fell_behind(entry.name)
 
     def _deliver(self, entry: _Channel, raw: bytes) -> None:
         try:
