@@ -882,6 +882,7 @@ class Connection:
                 sender_device_id=self.device_id,
                 envelopes=envelopes,
                 target_seq=frame.target_seq,
+                device_verified=True,  # this socket authenticated it; closed on revocation
             )
         )
         message = sent.message

@@ -8,11 +8,12 @@ group on that lock and pay one COMMIT (an fsync) each. `MessageWriter` instead:
 2. one background task per process and system takes everything queued (up to `max_batch`) and,
    in ONE transaction:
    - locks the batch's conversations in id order (`SELECT … FOR UPDATE` on PostgreSQL; on SQLite
-     the write transaction holds the database lock), reading their `last_seq`;
-   - loads, with one query each, the senders' memberships, the already stored messages with the
-     batch's (conversation, sender, client_id) keys, the targets of edits and deletes, the
-     sending devices, the named attachments, for E2E conversations the members' devices, and
-     for direct chats whether the recipient blocked the sender;
+     the write transaction holds the database lock), reading their `last_seq` and, in the same
+     statement, the senders' memberships;
+   - loads, with one query each, the already stored messages with the batch's (conversation,
+     sender, client_id) keys, the targets of edits and deletes, the sending devices (unless the
+     caller verified them: the gateway), the named attachments, for E2E conversations the
+     members' devices, and for direct chats whether the recipient blocked the sender;
    - decides each request in queue order: a retry (same key stored, or earlier in this batch)
      returns the stored message; a refused one gets its Problem; an accepted one takes
      `last_seq + 1`;
@@ -25,10 +26,10 @@ group on that lock and pay one COMMIT (an fsync) each. `MessageWriter` instead:
    once on its conversation's bus channel, in seq order, the hooks' follow-ups run, and the
    commit callbacks run.
 
-Cost per batch: 8 reads at most, 2 multi-row inserts, one UPDATE per conversation and per edited
-target, one COMMIT — whatever the batch size; O(1) Python work per message (O(devices) for E2E).
-No timer: while one batch commits the next accumulates, so batches grow with the load and an idle
-writer adds no latency.
+Cost per batch: 7 reads at most (2 for plain group messages from sockets), 2 multi-row inserts,
+one UPDATE per conversation and per edited target, one COMMIT — whatever the batch size; O(1)
+Python work per message (O(devices) for E2E). No timer: while one batch commits the next
+accumulates, so batches grow with the load and an idle writer adds no latency.
 
 Ordering: within a process, batches commit and publish one after another, so a conversation's
 events leave in seq order. Across processes (cluster mode) two writers may publish seqs of one
@@ -48,7 +49,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any, cast
 
 import structlog
-from sqlalchemy import Table, bindparam, delete, select, tuple_, update
+from sqlalchemy import Table, and_, bindparam, delete, select, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from casebook.engines.messaging import content
@@ -107,6 +108,11 @@ class SendRequest:
     sender_device_id: int | None = None
     envelopes: Mapping[int, bytes] | None = None
     target_seq: int | None = None
+    device_verified: bool = False
+    """The caller has already proven `sender_device_id` a live device of the sender in this
+    system, so the batch does not read it again: the gateway, whose socket authenticated the
+    device and is closed when the device is revoked (as its acks are trusted, see
+    `service.ack_many`). HTTP callers leave it False."""
 
 
 @dataclass(frozen=True)
@@ -348,29 +354,36 @@ class MessageWriter:
     async def _load(self, session: AsyncSession, batch: Sequence[_Pending]) -> _Batch:
         requests = [item.request for item in batch]
         conversation_ids = sorted({r.conversation_id for r in requests})
+        pairs = {(r.conversation_id, r.sender_id) for r in requests}
+        # The conversations, locked, with the senders' memberships in one statement: each
+        # conversation once per batch sender who is a member of it (outer join: a conversation
+        # none of whose senders is a member still comes, once, with no member).
         locked = (
-            select(MessagingConversation)
+            select(MessagingConversation, MessagingMember)
+            .outerjoin(
+                MessagingMember,
+                and_(
+                    MessagingMember.conversation_id == MessagingConversation.id,
+                    MessagingMember.user_id.in_({r.sender_id for r in requests}),
+                ),
+            )
             .where(
                 MessagingConversation.id.in_(conversation_ids),
                 MessagingConversation.system == self.system,
             )
             .order_by(MessagingConversation.id)
-            .with_for_update()
+            .with_for_update(of=MessagingConversation)
         )
+        conversations: dict[int, MessagingConversation] = {}
+        members: dict[tuple[int, int], MessagingMember] = {}
         # populate_existing: a conversation cached in this session from an earlier statement
         # must show the last_seq read under the lock.
-        conversations = {
-            c.id: c for c in await session.scalars(locked.execution_options(populate_existing=True))
-        }
-        pairs = {(r.conversation_id, r.sender_id) for r in requests}
-        members = {
-            (m.conversation_id, m.user_id): m
-            for m in await session.scalars(
-                select(MessagingMember).where(
-                    tuple_(MessagingMember.conversation_id, MessagingMember.user_id).in_(pairs)
-                )
-            )
-        }
+        for conversation, member in await session.execute(
+            locked.execution_options(populate_existing=True)
+        ):
+            conversations[conversation.id] = conversation
+            if member is not None and (member.conversation_id, member.user_id) in pairs:
+                members[(member.conversation_id, member.user_id)] = member
         keys = {(r.conversation_id, r.sender_id, r.client_id) for r in requests}
         stored = {
             (m.conversation_id, m.sender_id, m.client_id): m
@@ -399,7 +412,11 @@ class MessageWriter:
                     )
                 )
             }
-        device_ids = {r.sender_device_id for r in requests if r.sender_device_id is not None}
+        device_ids = {
+            r.sender_device_id
+            for r in requests
+            if r.sender_device_id is not None and not r.device_verified
+        }
         devices: dict[int, MessagingDevice] = {}
         if device_ids:
             devices = {
@@ -474,7 +491,7 @@ class MessageWriter:
         member = state.members.get((request.conversation_id, request.sender_id))
         if conversation is None or member is None:
             raise ConversationNotFound("No such conversation among yours.")
-        if request.sender_device_id is not None:
+        if request.sender_device_id is not None and not request.device_verified:
             device = state.devices.get(request.sender_device_id)
             if (
                 device is None
