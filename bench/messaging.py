@@ -15,9 +15,13 @@ Casebook's Instant Messenger on each backend):
    sockets) for `--duration` seconds; each received message's latency is now minus the send time
    carried in its body (one machine, one clock): p50/p95/p99 send-to-receive.
 
-Clients behave like a phone: each socket acks the newest seq of each conversation once a second
-(the gateway writes acks to the database as device cursors) and pings every 20 s (the heartbeat
-that keeps presence; a silent socket is closed after 60 s).
+Clients behave like a phone: a socket acks the newest seq of each conversation a second after
+the first message it has not acked yet arrived, so at most once a second (the gateway writes acks
+to the database as device cursors), and pings every 20 s (the heartbeat that keeps presence; a
+silent socket is closed after 60 s). Acks follow arrivals, as a phone's do: an earlier version
+acked on a one-second tick that every socket started at the same moment, so 10,000 sockets acked
+in the same few milliseconds each second and the server's latency showed that burst, which no
+population of phones produces.
 
 The server is pinned to CPU 0 and the load processes to CPU 1 (`--cpus`), so neither steals the
 other's core; Casebook runs one worker, like the ceiling's one process, so the ratio compares one
@@ -194,15 +198,20 @@ class _Stats:
 
 
 class _Client:
-    """One socket: sends, counts `sent` answers and received messages, acks once a second."""
+    """One socket: sends, counts `sent` answers and received messages, acks what arrived."""
 
-    def __init__(self, seat: Seat, connection: ClientConnection, stats: _Stats) -> None:
+    def __init__(
+        self, seat: Seat, connection: ClientConnection, stats: _Stats, ceiling: bool
+    ) -> None:
         self.seat = seat
+        self.ceiling = ceiling
+        """The bare server: no acks (it keeps no cursors)."""
         self.connection = connection
         self.stats = stats
         self.answered = asyncio.Event()
         self.newest: dict[str, int] = {}
         self.acked: dict[str, int] = {}
+        self.acking: asyncio.Task[None] | None = None
         self.counter = 0
         self.closed = False
 
@@ -224,6 +233,8 @@ class _Client:
                     seq = int(frame["seq"])
                     if seq > self.newest.get(conversation, 0):
                         self.newest[conversation] = seq
+                        if self.acking is None and not self.ceiling:
+                            self.acking = asyncio.create_task(self._ack_soon())
                     if message.get("sender_id") == self.seat.user_id:
                         continue
                     self.stats.delivered += 1
@@ -279,20 +290,21 @@ class _Client:
                 return
             await asyncio.sleep(interval)
 
-    async def ack_loop(self, ceiling: bool) -> None:
-        if ceiling:
-            return
-        while not self.closed:
-            await asyncio.sleep(1.0)
-            for conversation, seq in list(self.newest.items()):
-                if self.acked.get(conversation, 0) < seq:
-                    self.acked[conversation] = seq
-                    frame = {"type": "ack", "conversation_id": conversation, "seq": seq}
-                    try:
-                        await self.connection.send(orjson.dumps(frame).decode())
-                    except ConnectionClosed:
-                        self._lost()
-                        return
+    async def _ack_soon(self, delay: float = 1.0) -> None:
+        """A second after the first unacked arrival: ack the newest seq of each conversation."""
+        await asyncio.sleep(delay)
+        self.acking = None
+        for conversation, seq in list(self.newest.items()):
+            if self.closed:
+                return
+            if self.acked.get(conversation, 0) < seq:
+                self.acked[conversation] = seq
+                frame = {"type": "ack", "conversation_id": conversation, "seq": seq}
+                try:
+                    await self.connection.send(orjson.dumps(frame).decode())
+                except ConnectionClosed:
+                    self._lost()
+                    return
 
 
 async def _open(url: str, seat: Seat, ceiling: bool) -> ClientConnection:
@@ -332,7 +344,7 @@ async def _load(
 
     async def open_one(seat: Seat) -> _Client:
         async with semaphore:
-            client = _Client(seat, await _open(url, seat, ceiling), stats)
+            client = _Client(seat, await _open(url, seat, ceiling), stats, ceiling)
         # Beat from the start: opening 10,000 sockets can outlast the presence TTL.
         beats.append(asyncio.create_task(client.heartbeat(ceiling)))
         return client
@@ -340,7 +352,7 @@ async def _load(
     clients = list(await asyncio.gather(*(open_one(s) for s in seats)))
     connections = [c.connection for c in clients]
     readers = [asyncio.create_task(c.read(measuring)) for c in clients]
-    ackers = [asyncio.create_task(c.ack_loop(ceiling)) for c in clients] + beats
+    ackers = beats
     await asyncio.to_thread(barrier.wait)
 
     # Saturation: closed loop, one message in flight per socket.
@@ -389,7 +401,7 @@ async def _load(
         "errors": stats.errors,
         "closed": stats.closed,
     }
-    for task in (*readers, *ackers):
+    for task in (*readers, *ackers, *(c.acking for c in clients if c.acking is not None)):
         task.cancel()
     # The figures first: closing thousands of sockets of a server still digging out of a backlog
     # waits for each close handshake, which once outlasted the parent's patience.
