@@ -13,7 +13,11 @@ import pytest
 from sqlalchemy import func, select, update
 
 from casebook.engines.messaging.events import conversation_channel, user_channel
-from casebook.engines.messaging.models import MessagingConversation, MessagingMessage
+from casebook.engines.messaging.models import (
+    MessagingConversation,
+    MessagingMessage,
+    StoredMessage,
+)
 from casebook.engines.messaging.runtime import Messenger
 from casebook.platform.context import Platform
 from casebook.platform.db import utcnow
@@ -627,3 +631,10 @@ async def test_a_share_of_a_post_is_not_a_kind_this_system_takes(
     assert response.status_code == 422
     assert "Unknown message kind" in response.json()["detail"]
     assert await history(client, alice, chat["id"]) == []
+
+
+def test_the_writers_plain_message_has_exactly_the_columns_of_a_stored_one() -> None:
+    """The writer inserts its `StoredMessage`'s fields as the row: a column added to the model
+    and not to the plain object would be left out of every insert."""
+    columns = {column.key for column in MessagingMessage.__table__.columns}
+    assert {field.name for field in dataclasses.fields(StoredMessage)} == columns

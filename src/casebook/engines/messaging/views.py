@@ -10,10 +10,10 @@ from datetime import datetime
 from typing import Any
 
 from casebook.engines.messaging.models import (
+    MessageRow,
     MessagingConversation,
     MessagingDevice,
     MessagingMember,
-    MessagingMessage,
 )
 
 
@@ -25,7 +25,7 @@ def b64(data: bytes) -> str:
     return base64.b64encode(data).decode("ascii")
 
 
-def message_view(message: MessagingMessage, ciphertext: bytes | None = None) -> dict[str, Any]:
+def message_view(message: MessageRow, ciphertext: bytes | None = None) -> dict[str, Any]:
     """One entry of a conversation's log.
 
     `ciphertext` is the envelope of the device the view is for (E2E messages only); it renders as

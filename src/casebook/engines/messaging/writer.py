@@ -64,6 +64,7 @@ from casebook.engines.messaging.errors import (
 )
 from casebook.engines.messaging.events import conversation_channel, encode
 from casebook.engines.messaging.models import (
+    MessageRow,
     MessagingAttachment,
     MessagingContact,
     MessagingConversation,
@@ -71,6 +72,7 @@ from casebook.engines.messaging.models import (
     MessagingEnvelope,
     MessagingMember,
     MessagingMessage,
+    StoredMessage,
 )
 from casebook.engines.messaging.views import b64, message_view
 from casebook.platform.db import utcnow
@@ -120,7 +122,7 @@ class Sent:
     """The outcome of a send: the stored message, and whether it was stored by an earlier
     request with the same client_id (`duplicate`: nothing new was written or published)."""
 
-    message: MessagingMessage
+    message: MessageRow
     duplicate: bool
 
     @property
@@ -128,9 +130,7 @@ class Sent:
         return message_view(self.message)
 
 
-def message_event(
-    message: MessagingMessage, envelopes: Mapping[int, bytes] | None
-) -> dict[str, Any]:
+def message_event(message: MessageRow, envelopes: Mapping[int, bytes] | None) -> dict[str, Any]:
     """The bus event of a new log entry (events.py): the view without ciphertext, plus every
     device's envelope for the gateway to hand out (absent for non-E2E messages)."""
     event: dict[str, Any] = {
@@ -161,7 +161,7 @@ class _Batch:
     conversations: dict[int, MessagingConversation]
     members: dict[tuple[int, int], MessagingMember]
     stored: dict[tuple[int, int, str], MessagingMessage]
-    targets: dict[tuple[int, int], MessagingMessage]
+    targets: dict[tuple[int, int], MessageRow]
     devices: dict[int, MessagingDevice]
     attachments: dict[int, MessagingAttachment]
     e2e_devices: dict[int, dict[int, int]]
@@ -400,7 +400,7 @@ class MessageWriter:
         target_keys = {
             (r.conversation_id, r.target_seq) for r in requests if r.target_seq is not None
         }
-        targets: dict[tuple[int, int], MessagingMessage] = {}
+        targets: dict[tuple[int, int], MessageRow] = {}
         if target_keys:
             targets = {
                 (m.conversation_id, m.seq): m
@@ -529,25 +529,24 @@ class MessageWriter:
         if request.kind in ("edit", "delete"):
             self._apply_to_target(state, request, conversation, member)
         conversation.last_seq += 1
-        message = MessagingMessage(
-            id=new_id(),
-            conversation_id=conversation.id,
-            seq=conversation.last_seq,
-            sender_id=request.sender_id,
-            sender_device_id=request.sender_device_id,
-            client_id=request.client_id,
-            kind=request.kind,
-            body=request.body,
-            data=item.data,
-            target_seq=request.target_seq,
-            created_at=state.now,
-            edited_at=None,
-            deleted=False,
-            expires_at=None,
-        )
-        state.new_rows.append(
-            {column.key: getattr(message, column.key) for column in _MESSAGES.columns}
-        )
+        row: dict[str, Any] = {
+            "id": new_id(),
+            "conversation_id": conversation.id,
+            "seq": conversation.last_seq,
+            "sender_id": request.sender_id,
+            "sender_device_id": request.sender_device_id,
+            "client_id": request.client_id,
+            "kind": request.kind,
+            "body": request.body,
+            "data": item.data,
+            "target_seq": request.target_seq,
+            "created_at": state.now,
+            "edited_at": None,
+            "deleted": False,
+            "expires_at": None,
+        }
+        state.new_rows.append(row)
+        message = StoredMessage(**row)
         for device_id, ciphertext in (request.envelopes or {}).items():
             state.new_envelopes.append(
                 {"message_id": message.id, "device_id": device_id, "ciphertext": ciphertext}
