@@ -20,7 +20,10 @@ import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from casebook.platform.bus import RedisBus
 
 POSTGRES_HINT = "install PostgreSQL (apt-get install postgresql) to run this test"
 REDIS_HINT = "install Redis (apt-get install redis-server) to run this test"
@@ -279,3 +282,17 @@ async def serve_in_loop(app: Any, *, timeout_s: float = 10.0) -> AsyncIterator[s
     finally:
         server.should_exit = True
         await task
+
+
+async def kill_bus_subscribers(bus: RedisBus) -> int:
+    """Close `bus`'s subscriber connections on its Redis database (CLIENT KILL by id), as a
+    dropped network would; returns how many.
+
+    Not `CLIENT KILL TYPE pubsub`: that would also cut the other test workers' subscribers,
+    which share the Redis server on databases of their own."""
+    db = int(bus.client.connection_pool.connection_kwargs.get("db", 0))
+    clients = await bus.client.client_list()
+    ids = [c["id"] for c in clients if "P" in c["flags"] and int(c["db"]) == db]
+    for client_id in ids:
+        await bus.client.client_kill_filter(_id=client_id)
+    return len(ids)

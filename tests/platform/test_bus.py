@@ -12,6 +12,7 @@ import pytest
 
 from casebook.platform.bus import Bus, MemoryBus, RedisBus, SubscriberTooSlow, Subscription
 from casebook.platform.context import Platform
+from tests.servers import kill_bus_subscribers
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -177,7 +178,7 @@ async def test_a_redis_listener_is_told_when_messages_were_lost(redis_url: str) 
     try:
         async with bus.subscribe("fragile", listener=listener, on_lost=lost.set):
             await bus.publish("fragile", b"before")
-            assert await _kill_subscribers_of_this_db(bus) == 1
+            assert await kill_bus_subscribers(bus) == 1
             async with asyncio.timeout(5):
                 await lost.wait()
             await bus.publish("fragile", b"after")
@@ -206,24 +207,11 @@ async def test_two_redis_buses_exchange_messages(redis_url: str) -> None:
         await receiver.close()
 
 
-async def _kill_subscribers_of_this_db(bus: RedisBus) -> int:
-    """Close the subscriber connections on this test's Redis database (CLIENT KILL by id).
-
-    Not `CLIENT KILL TYPE pubsub`: that would also cut the other test workers' subscribers,
-    which share the Redis server on databases of their own."""
-    db = int(bus.client.connection_pool.connection_kwargs.get("db", 0))
-    clients = await bus.client.client_list()
-    ids = [c["id"] for c in clients if "P" in c["flags"] and int(c["db"]) == db]
-    for client_id in ids:
-        await bus.client.client_kill_filter(_id=client_id)
-    return len(ids)
-
-
 async def test_a_redis_subscriber_resubscribes_after_its_connection_drops(redis_url: str) -> None:
     bus = RedisBus.from_url(redis_url)
     try:
         async with bus.subscribe("resilient") as messages:
-            killed = await _kill_subscribers_of_this_db(bus)
+            killed = await kill_bus_subscribers(bus)
             assert killed == 1
             # Messages published while it reconnects are lost (at most once); keep publishing
             # until one gets through on the new connection.

@@ -41,6 +41,7 @@ from tests.engines.messaging.conftest import (
     NewUser,
     SendText,
 )
+from tests.servers import kill_bus_subscribers
 
 FEATURE = "instant-messenger"
 
@@ -693,10 +694,7 @@ async def test_the_hub_tells_subscribers_when_the_redis_bus_lost_events(redis_ur
     channel = events.conversation_channel(SYSTEM, 8)
     try:
         await hub.watch(watcher, channel)
-        db = int(bus.client.connection_pool.connection_kwargs.get("db", 0))
-        for client in await bus.client.client_list():
-            if "P" in client["flags"] and int(client["db"]) == db:
-                await bus.client.client_kill_filter(_id=client["id"])
+        assert await kill_bus_subscribers(bus) == 1
         async with asyncio.timeout(5):
             while not watcher.lost:
                 watcher.arrived.clear()
