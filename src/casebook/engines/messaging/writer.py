@@ -49,7 +49,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any, cast
 
 import structlog
-from sqlalchemy import Table, and_, bindparam, delete, select, tuple_, update
+from sqlalchemy import Table, and_, bindparam, delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from casebook.engines.messaging import content
@@ -75,7 +75,7 @@ from casebook.engines.messaging.models import (
     StoredMessage,
 )
 from casebook.engines.messaging.views import b64, message_view
-from casebook.platform.db import utcnow
+from casebook.platform.db import utcnow, where_keys
 from casebook.platform.errors import Problem
 from casebook.platform.ids import new_id
 
@@ -384,16 +384,20 @@ class MessageWriter:
             conversations[conversation.id] = conversation
             if member is not None and (member.conversation_id, member.user_id) in pairs:
                 members[(member.conversation_id, member.user_id)] = member
+        dialect = session.get_bind().dialect.name
         keys = {(r.conversation_id, r.sender_id, r.client_id) for r in requests}
         stored = {
             (m.conversation_id, m.sender_id, m.client_id): m
             for m in await session.scalars(
-                select(MessagingMessage).where(
-                    tuple_(
+                where_keys(
+                    select(MessagingMessage),
+                    [
                         MessagingMessage.conversation_id,
                         MessagingMessage.sender_id,
                         MessagingMessage.client_id,
-                    ).in_(keys)
+                    ],
+                    keys,
+                    dialect,
                 )
             )
         }
@@ -405,10 +409,11 @@ class MessageWriter:
             targets = {
                 (m.conversation_id, m.seq): m
                 for m in await session.scalars(
-                    select(MessagingMessage).where(
-                        tuple_(MessagingMessage.conversation_id, MessagingMessage.seq).in_(
-                            target_keys
-                        )
+                    where_keys(
+                        select(MessagingMessage),
+                        [MessagingMessage.conversation_id, MessagingMessage.seq],
+                        target_keys,
+                        dialect,
                     )
                 )
             }
@@ -462,12 +467,14 @@ class MessageWriter:
         }
         if direct_pairs:
             block_rows = await session.execute(
-                select(MessagingContact.owner_id, MessagingContact.contact_id).where(
-                    MessagingContact.system == self.system,
-                    MessagingContact.blocked.is_(True),
-                    tuple_(MessagingContact.owner_id, MessagingContact.contact_id).in_(
-                        direct_pairs
+                where_keys(
+                    select(MessagingContact.owner_id, MessagingContact.contact_id).where(
+                        MessagingContact.system == self.system,
+                        MessagingContact.blocked.is_(True),
                     ),
+                    [MessagingContact.owner_id, MessagingContact.contact_id],
+                    direct_pairs,
+                    dialect,
                 )
             )
             blocked = {(owner, contact) for owner, contact in block_rows}

@@ -36,7 +36,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import structlog
-from sqlalchemy import delete, func, select, tuple_, update
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from casebook.engines.messaging.models import (
@@ -49,7 +49,7 @@ from casebook.engines.messaging.runtime import AfterCommit, TransactionHook
 from casebook.engines.messaging.views import message_view
 from casebook.platform.bus import SubscriberTooSlow
 from casebook.platform.context import Platform
-from casebook.platform.db import utcnow
+from casebook.platform.db import utcnow, where_keys
 from casebook.systems.telegram import objects
 from casebook.systems.telegram.models import TelegramBot, TelegramReplyMarkup, TelegramUpdate
 
@@ -205,8 +205,11 @@ async def make_updates(
         targets = {
             (m.conversation_id, m.seq): message_view(m)
             for m in await session.scalars(
-                select(MessagingMessage).where(
-                    tuple_(MessagingMessage.conversation_id, MessagingMessage.seq).in_(edit_targets)
+                where_keys(
+                    select(MessagingMessage),
+                    [MessagingMessage.conversation_id, MessagingMessage.seq],
+                    edit_targets,
+                    session.get_bind().dialect.name,
                 )
             )
         }
@@ -280,12 +283,15 @@ async def load_markups(
     if not keys:
         return {}
     rows = await session.scalars(
-        select(TelegramReplyMarkup).where(
-            tuple_(
+        where_keys(
+            select(TelegramReplyMarkup),
+            [
                 TelegramReplyMarkup.conversation_id,
                 TelegramReplyMarkup.sender_id,
                 TelegramReplyMarkup.client_id,
-            ).in_(keys)
+            ],
+            keys,
+            session.get_bind().dialect.name,
         )
     )
     return {(r.conversation_id, r.sender_id, r.client_id): r.markup for r in rows}
