@@ -29,10 +29,7 @@ async def database(database_url: str) -> AsyncIterator[Database]:
         await connection.run_sync(_METADATA.create_all)
         await connection.execute(
             _ROWS.insert(),
-            [
-                {"id": n, "a": n % 7, "b": 10**12 + n % 5, "c": f"client-{n}"}
-                for n in range(1, 400)
-            ],
+            [{"id": n, "a": n % 7, "b": 10**12 + n % 5, "c": f"client-{n}"} for n in range(1, 400)],
         )
     yield database
     async with database.engine.begin() as connection:

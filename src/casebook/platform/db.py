@@ -36,7 +36,7 @@ from sqlalchemy.ext.asyncio import (
     async_sessionmaker,
     create_async_engine,
 )
-from sqlalchemy.orm import DeclarativeBase
+from sqlalchemy.orm import DeclarativeBase, QueryableAttribute
 from sqlalchemy.pool import ConnectionPoolEntry
 from sqlalchemy.types import TypeDecorator
 
@@ -77,12 +77,12 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
-_S = TypeVar("_S", bound=Select[Any])
+_S = TypeVar("_S", bound=Select[*tuple[Any, ...]])
 
 
 def where_keys(
     statement: _S,
-    columns: Sequence[ColumnElement[Any]],
+    columns: Sequence[ColumnElement[Any] | QueryableAttribute[Any]],
     keys: Collection[Sequence[int | str]],
     dialect: str,
 ) -> _S:
