@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator
 import pytest
 from sqlalchemy import BigInteger, Column, MetaData, String, Table, UniqueConstraint, select, text
 
-from casebook.platform.db import Database, where_keys
+from casebook.platform.db import Database, keys_parameter, where_keys
 
 _METADATA = MetaData()
 _ROWS = Table(
@@ -50,6 +50,18 @@ async def test_it_returns_exactly_the_rows_of_the_given_keys(database: Database)
         none = set(await session.scalars(_statement({(1, 1, "none")}, dialect)))
     assert found == {3, 77, 250}
     assert none == set()
+
+
+async def test_a_statement_built_once_takes_its_keys_as_a_parameter(database: Database) -> None:
+    async with database.session() as session:
+        dialect = session.get_bind().dialect.name
+        statement = where_keys(select(_ROWS.c.id), [_ROWS.c.a, _ROWS.c.b, _ROWS.c.c], "k", dialect)
+        found = []
+        for numbers in ((3, 77), (250,), (5, 6, 7)):
+            keys = {(n % 7, 10**12 + n % 5, f"client-{n}") for n in numbers}
+            rows = await session.scalars(statement, {"k": keys_parameter(keys, dialect)})
+            found.append(sorted(rows))
+    assert found == [[3, 77], [250], [5, 6, 7]]
 
 
 async def test_on_sqlite_each_key_is_one_search_of_the_unique_index(database: Database) -> None:

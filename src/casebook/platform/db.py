@@ -83,7 +83,7 @@ _S = TypeVar("_S", bound=Select[*tuple[Any, ...]])
 def where_keys(
     statement: _S,
     columns: Sequence[ColumnElement[Any] | QueryableAttribute[Any]],
-    keys: Collection[Sequence[int | str]],
+    keys: Collection[Sequence[int | str]] | str,
     dialect: str,
 ) -> _S:
     """`statement` narrowed to the rows whose `columns` equal one of `keys` (tuples of ints and
@@ -93,13 +93,20 @@ def where_keys(
     table for a row-value IN list (and for an IN subquery with a text column it searches only a
     prefix of the index). So on SQLite the keys go as one JSON array parameter, joined through
     `json_each`: a full-index SEARCH per key, and the same SQL text whatever the number of keys.
-    `dialect` is `session.get_bind().dialect.name`."""
+    `dialect` is `session.get_bind().dialect.name`.
+
+    `keys` may instead be the NAME of a parameter: the statement is then built once and each
+    execution passes `{name: keys_parameter(keys, dialect)}` (no statement construction per
+    execution, which costs more than a small query on a hot path)."""
     if dialect != "sqlite":
-        return statement.where(tuple_(*columns).in_(list(keys)))
-    # Text, not bytes: SQLite 3.45+ reads a BLOB argument as its binary JSONB format.
-    rows = func.json_each(
-        bindparam(None, orjson.dumps([list(key) for key in keys]).decode(), type_=String)
-    ).table_valued("value")
+        values: Any = bindparam(keys, expanding=True) if isinstance(keys, str) else list(keys)
+        return statement.where(tuple_(*columns).in_(values))
+    parameter = (
+        bindparam(keys, type_=String)
+        if isinstance(keys, str)
+        else bindparam(None, keys_parameter(keys, dialect), type_=String)
+    )
+    rows = func.json_each(parameter).table_valued("value")
     return statement.join(
         rows,
         and_(
@@ -109,6 +116,14 @@ def where_keys(
             )
         ),
     )
+
+
+def keys_parameter(keys: Collection[Sequence[int | str]], dialect: str) -> Any:
+    """The value of a `where_keys` statement's named keys parameter."""
+    if dialect != "sqlite":
+        return [tuple(key) for key in keys]
+    # Text, not bytes: SQLite 3.45+ reads a BLOB argument as its binary JSONB format.
+    return orjson.dumps([list(key) for key in keys]).decode()
 
 
 def _sqlite_pragmas(dbapi_connection: DBAPIConnection, _record: ConnectionPoolEntry) -> None:

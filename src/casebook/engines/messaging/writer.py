@@ -43,6 +43,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -75,7 +76,7 @@ from casebook.engines.messaging.models import (
     StoredMessage,
 )
 from casebook.engines.messaging.views import b64, message_view
-from casebook.platform.db import utcnow, where_keys
+from casebook.platform.db import keys_parameter, utcnow, where_keys
 from casebook.platform.errors import Problem
 from casebook.platform.ids import new_id
 
@@ -179,6 +180,50 @@ class _Batch:
     """(conversation id, target seq, target id) of messages deleted for everyone."""
     follow_ups: list[AfterCommit] = field(default_factory=list)
     """What the in-transaction hooks asked to run after the COMMIT."""
+
+
+@dataclass(frozen=True)
+class _Statements:
+    """The statements every batch runs, built once per dialect: building a statement (and its
+    cache key) per batch cost more than running it when batches are small."""
+
+    locked: Any
+    """The batch's conversations, locked (`FOR UPDATE OF` on PostgreSQL; on SQLite the write
+    transaction holds the database lock), in id order, with the senders' memberships: each
+    conversation once per batch sender who is a member of it (outer join: a conversation none
+    of whose senders is a member still comes, once, with no member). `populate_existing`: a
+    conversation cached in the session from an earlier statement must show the last_seq read
+    under the lock."""
+    stored: Any
+    """The messages already stored under the batch's (conversation, sender, client_id) keys."""
+
+
+@functools.cache
+def _statements(dialect: str) -> _Statements:
+    locked = (
+        select(MessagingConversation, MessagingMember)
+        .outerjoin(
+            MessagingMember,
+            and_(
+                MessagingMember.conversation_id == MessagingConversation.id,
+                MessagingMember.user_id.in_(bindparam("senders", expanding=True)),
+            ),
+        )
+        .where(
+            MessagingConversation.id.in_(bindparam("conversations", expanding=True)),
+            MessagingConversation.system == bindparam("system"),
+        )
+        .order_by(MessagingConversation.id)
+        .with_for_update(of=MessagingConversation)
+        .execution_options(populate_existing=True)
+    )
+    stored = where_keys(
+        select(MessagingMessage),
+        [MessagingMessage.conversation_id, MessagingMessage.sender_id, MessagingMessage.client_id],
+        "keys",
+        dialect,
+    )
+    return _Statements(locked=locked, stored=stored)
 
 
 class MessageWriter:
@@ -355,50 +400,27 @@ class MessageWriter:
         requests = [item.request for item in batch]
         conversation_ids = sorted({r.conversation_id for r in requests})
         pairs = {(r.conversation_id, r.sender_id) for r in requests}
-        # The conversations, locked, with the senders' memberships in one statement: each
-        # conversation once per batch sender who is a member of it (outer join: a conversation
-        # none of whose senders is a member still comes, once, with no member).
-        locked = (
-            select(MessagingConversation, MessagingMember)
-            .outerjoin(
-                MessagingMember,
-                and_(
-                    MessagingMember.conversation_id == MessagingConversation.id,
-                    MessagingMember.user_id.in_({r.sender_id for r in requests}),
-                ),
-            )
-            .where(
-                MessagingConversation.id.in_(conversation_ids),
-                MessagingConversation.system == self.system,
-            )
-            .order_by(MessagingConversation.id)
-            .with_for_update(of=MessagingConversation)
-        )
+        # The conversations, locked, with the senders' memberships (`_Statements.locked`).
+        dialect = session.get_bind().dialect.name
+        statements = _statements(dialect)
         conversations: dict[int, MessagingConversation] = {}
         members: dict[tuple[int, int], MessagingMember] = {}
-        # populate_existing: a conversation cached in this session from an earlier statement
-        # must show the last_seq read under the lock.
         for conversation, member in await session.execute(
-            locked.execution_options(populate_existing=True)
+            statements.locked,
+            {
+                "conversations": conversation_ids,
+                "senders": sorted({r.sender_id for r in requests}),
+                "system": self.system,
+            },
         ):
             conversations[conversation.id] = conversation
             if member is not None and (member.conversation_id, member.user_id) in pairs:
                 members[(member.conversation_id, member.user_id)] = member
-        dialect = session.get_bind().dialect.name
         keys = {(r.conversation_id, r.sender_id, r.client_id) for r in requests}
         stored = {
             (m.conversation_id, m.sender_id, m.client_id): m
             for m in await session.scalars(
-                where_keys(
-                    select(MessagingMessage),
-                    [
-                        MessagingMessage.conversation_id,
-                        MessagingMessage.sender_id,
-                        MessagingMessage.client_id,
-                    ],
-                    keys,
-                    dialect,
-                )
+                statements.stored, {"keys": keys_parameter(keys, dialect)}
             )
         }
         target_keys = {
