@@ -17,6 +17,7 @@ publishes them after its transaction commits (`publish_all`).
 
 from __future__ import annotations
 
+import functools
 import re
 import secrets
 from collections.abc import Iterable, Sequence
@@ -947,6 +948,49 @@ class Ack:
     seq: int
 
 
+@dataclass(frozen=True)
+class _AckStatements:
+    """`ack_many`'s statements, built once per dialect (building them per batch cost more than
+    running them at the ack batcher's 50 batches a second)."""
+
+    members: Any
+    cursors: Any
+    delivered: Any
+
+
+@functools.cache
+def _ack_statements(dialect: str) -> _AckStatements:
+    members = (
+        select(
+            MessagingMember.conversation_id,
+            MessagingMember.user_id,
+            MessagingMember.delivered_seq,
+            MessagingMember.read_seq,
+            MessagingConversation.last_seq,
+            MessagingConversation.kind,
+        )
+        .join(MessagingConversation, MessagingConversation.id == MessagingMember.conversation_id)
+        .where(
+            MessagingConversation.system == bindparam("system"),
+            MessagingMember.conversation_id.in_(bindparam("conversations", expanding=True)),
+            MessagingMember.user_id.in_(bindparam("users", expanding=True)),
+        )
+    )
+    insert = (sqlite.insert if dialect == "sqlite" else postgresql.insert)(MessagingCursor)
+    cursors = insert.on_conflict_do_update(
+        index_elements=["device_id", "conversation_id"],
+        set_={"acked_seq": _raised(MessagingCursor.acked_seq, insert.excluded.acked_seq)},
+    )
+    table = cast(Table, MessagingMember.__table__)
+    seq: Any = bindparam("s")
+    delivered = (
+        update(table)
+        .where(table.c.conversation_id == bindparam("c"), table.c.user_id == bindparam("u"))
+        .values(delivered_seq=case((table.c.delivered_seq < seq, seq), else_=table.c.delivered_seq))
+    )
+    return _AckStatements(members=members, cursors=cursors, delivered=delivered)
+
+
 async def ack_many(session: AsyncSession, system: str, acks: Sequence[Ack]) -> list[Event]:
     """`ack` for many devices at once, in the caller's transaction: what the gateway's ack
     batcher commits every few milliseconds instead of one transaction per ack frame.
@@ -966,21 +1010,14 @@ async def ack_many(session: AsyncSession, system: str, acks: Sequence[Ack]) -> l
         if key not in highest or highest[key].seq < item.seq:
             highest[key] = item
     pairs = {(a.conversation_id, a.user_id) for a in highest.values()}
+    statements = _ack_statements(session.get_bind().dialect.name)
     rows = await session.execute(
-        select(
-            MessagingMember.conversation_id,
-            MessagingMember.user_id,
-            MessagingMember.delivered_seq,
-            MessagingMember.read_seq,
-            MessagingConversation.last_seq,
-            MessagingConversation.kind,
-        )
-        .join(MessagingConversation, MessagingConversation.id == MessagingMember.conversation_id)
-        .where(
-            MessagingConversation.system == system,
-            MessagingMember.conversation_id.in_({c for c, _ in pairs}),
-            MessagingMember.user_id.in_({u for _, u in pairs}),
-        )
+        statements.members,
+        {
+            "system": system,
+            "conversations": sorted({c for c, _ in pairs}),
+            "users": sorted({u for _, u in pairs}),
+        },
     )
     members: dict[tuple[int, int], tuple[int, int]] = {}
     read_marks: dict[tuple[int, int], int] = {}
@@ -1007,27 +1044,14 @@ async def ack_many(session: AsyncSession, system: str, acks: Sequence[Ack]) -> l
         if acked > found[0] and acked > delivered.get(key, 0):
             delivered[key] = acked
     if cursors:
-        insert = _insert(session)(MessagingCursor)
         cursors.sort(key=lambda c: (c["device_id"], c["conversation_id"]))  # lock order
-        await session.execute(
-            insert.on_conflict_do_update(
-                index_elements=["device_id", "conversation_id"],
-                set_={"acked_seq": _raised(MessagingCursor.acked_seq, insert.excluded.acked_seq)},
-            ),
-            cursors,
-        )
+        await session.execute(statements.cursors, cursors)
     if not delivered:
         return []
     # One executemany for every moved mark; still monotonic in SQL, so a racing mark wins if it
     # is higher. The events carry the values this batch computed (clients keep the max).
-    table = cast(Table, MessagingMember.__table__)
-    seq: Any = bindparam("s")
     await session.execute(
-        update(table)
-        .where(table.c.conversation_id == bindparam("c"), table.c.user_id == bindparam("u"))
-        .values(
-            delivered_seq=case((table.c.delivered_seq < seq, seq), else_=table.c.delivered_seq)
-        ),
+        statements.delivered,
         [{"c": c, "u": u, "s": s} for (c, u), s in sorted(delivered.items())],
     )
     moved = [
