@@ -48,7 +48,7 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from ipaddress import ip_address
 from pathlib import Path
-from typing import Annotated, Any, cast
+from typing import Annotated, Any, TypeVar, cast
 from urllib.parse import urlsplit
 
 import aiohttp
@@ -368,17 +368,22 @@ class PushSender:
             self._session = None
 
 
-def _sender_key(system: str) -> str:
-    return f"messaging.push.sender:{system}"
+_Holder = TypeVar("_Holder", "PushSender", "_PendingNotes")
+
+
+def _per_system(platform: Platform, system: str, kind: type[_Holder]) -> _Holder:
+    """The process's one `kind` object for `system` (made on first use)."""
+    key = f"messaging.push.{kind.__name__}:{system}"
+    existing = platform.state.get(key)
+    if isinstance(existing, kind):
+        return existing
+    created = kind(platform, system)
+    platform.state[key] = created
+    return created
 
 
 def sender(platform: Platform, system: str) -> PushSender:
-    existing = platform.state.get(_sender_key(system))
-    if isinstance(existing, PushSender):
-        return existing
-    created = PushSender(platform, system)
-    platform.state[_sender_key(system)] = created
-    return created
+    return _per_system(platform, system, PushSender)
 
 
 def notification(message: dict[str, Any], system: str) -> dict[str, Any]:
@@ -441,19 +446,6 @@ class _PendingNotes:
         await self.flush()
 
 
-def _pending_key(system: str) -> str:
-    return f"messaging.push.pending:{system}"
-
-
-def _pending(platform: Platform, system: str) -> _PendingNotes:
-    existing = platform.state.get(_pending_key(system))
-    if isinstance(existing, _PendingNotes):
-        return existing
-    created = _PendingNotes(platform, system)
-    platform.state[_pending_key(system)] = created
-    return created
-
-
 async def on_commit(state: Messenger, events: Sequence[dict[str, Any]]) -> None:
     """The writer's commit callback: the batch's new content messages join the pending notes
     (one fan-out job per `FANOUT_WINDOW`)."""
@@ -463,7 +455,7 @@ async def on_commit(state: Messenger, events: Sequence[dict[str, Any]]) -> None:
         if event.get("type") == "message" and event["message"].get("kind") in content.CONTENT_KINDS
     ]
     if notes:
-        _pending(state.platform, state.system).add(notes)
+        _per_system(state.platform, state.system, _PendingNotes).add(notes)
 
 
 async def fan_out(platform: Platform, system: str, notes: Sequence[dict[str, Any]]) -> int:
@@ -598,9 +590,7 @@ def register(platform: Platform, system: str) -> None:
 async def close(platform: Platform, system: str) -> None:
     """Queue the pending notes' fan-out, then close the sender's connection pool (call at
     shutdown, after the writer has drained)."""
-    pending = platform.state.pop(_pending_key(system), None)
-    if isinstance(pending, _PendingNotes):
-        await pending.close()
+    await _per_system(platform, system, _PendingNotes).close()
     await sender(platform, system).close()
 
 
