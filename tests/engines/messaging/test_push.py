@@ -22,7 +22,7 @@ from pydantic import SecretStr
 from pywebpush import WebPusher
 
 from casebook.clients.messaging.e2e import DeviceCrypto
-from casebook.engines.messaging import presence, push
+from casebook.engines.messaging import presence, push, runtime
 from casebook.engines.messaging.models import MessagingDevice
 from casebook.platform.context import Platform
 from casebook.platform.db import utcnow
@@ -433,3 +433,36 @@ def test_processes_racing_to_create_the_vapid_key_all_end_up_with_one(tmp_path: 
     assert keys[0] == path.read_bytes()
     assert [p.name for p in path.parent.iterdir()] == [push.VAPID_FILE]  # no temporary left
     assert path.stat().st_mode & 0o777 == 0o600
+
+
+async def _fanout_seqs(platform: Platform) -> list[list[int]]:
+    """The message seqs of each fan-out job queued so far."""
+    return sorted(
+        sorted(note["seq"] for note in job.payload["notifications"])
+        for job in await platform.jobs.list_jobs(limit=10_000)
+        if job.name == push.fanout_job(SYSTEM)
+    )
+
+
+@FEATURE
+async def test_batches_committed_within_a_window_share_one_fanout_job(platform: Platform) -> None:
+    state = runtime.messenger(platform, SYSTEM)
+
+    def event(seq: int) -> dict[str, Any]:
+        message = {"id": str(seq), "conversation_id": "7", "seq": seq, "sender_id": "1"}
+        return {"type": "message", "message": {**message, "kind": "text", "body": f"m{seq}"}}
+
+    before = await _fanout_seqs(platform)
+    await push.on_commit(state, [event(1)])  # two writer batches in one window …
+    await push.on_commit(state, [event(2), event(3), {"type": "receipt"}])
+    async with asyncio.timeout(WAIT):
+        while True:
+            if len(await _fanout_seqs(platform)) > len(before):
+                break
+            await asyncio.sleep(0.01)
+    await asyncio.sleep(push.FANOUT_WINDOW * 2)  # … and no second job after the first
+    assert [s for s in await _fanout_seqs(platform) if s not in before] == [[1, 2, 3]]
+    # Shutdown queues what is pending at once, without waiting for the window.
+    await push.on_commit(state, [event(4)])
+    await push.close(platform, SYSTEM)
+    assert [4] in await _fanout_seqs(platform)
