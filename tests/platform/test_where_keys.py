@@ -57,8 +57,8 @@ async def test_a_statement_built_once_takes_its_keys_as_a_parameter(database: Da
         dialect = session.get_bind().dialect.name
         statement = where_keys(select(_ROWS.c.id), [_ROWS.c.a, _ROWS.c.b, _ROWS.c.c], "k", dialect)
         found = []
-        for numbers in ((3, 77), (250,), (5, 6, 7)):
-            keys = {(n % 7, 10**12 + n % 5, f"client-{n}") for n in numbers}
+        for numbers in ((3, 77), (250, 250), (5, 6, 7)):
+            keys = [(n % 7, 10**12 + n % 5, f"client-{n}") for n in numbers]
             rows = await session.scalars(statement, {"k": keys_parameter(keys, dialect)})
             found.append(sorted(rows))
     assert found == [[3, 77], [250], [5, 6, 7]]

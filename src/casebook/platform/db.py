@@ -119,11 +119,13 @@ def where_keys(
 
 
 def keys_parameter(keys: Collection[Sequence[int | str]], dialect: str) -> Any:
-    """The value of a `where_keys` statement's named keys parameter."""
+    """The value of a `where_keys` statement's named keys parameter (each key once: on SQLite
+    the keys are joined, so a repeated key would repeat its row)."""
+    unique = list(dict.fromkeys(tuple(key) for key in keys))
     if dialect != "sqlite":
-        return [tuple(key) for key in keys]
+        return unique
     # Text, not bytes: SQLite 3.45+ reads a BLOB argument as its binary JSONB format.
-    return orjson.dumps([list(key) for key in keys]).decode()
+    return orjson.dumps(unique).decode()
 
 
 def _sqlite_pragmas(dbapi_connection: DBAPIConnection, _record: ConnectionPoolEntry) -> None:
