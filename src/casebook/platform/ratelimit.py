@@ -48,12 +48,18 @@ class Decision:
     """Seconds until this request would be allowed (0 when allowed)."""
 
 
+ROUNDING_SLACK = 1e-6
+"""Seconds by which a hit may seem early and still be allowed: `now + interval - tolerance`
+rounds a hair past `now` for some clock values, which denied the hit that exactly fills the
+burst (the first hit of a one-request burst) about once in 600."""
+
+
 def gcra(tat: float, now: float, limit: RateLimit, cost: int) -> tuple[Decision, float]:
     """One GCRA step: the decision and the new TAT to store (unchanged when denied)."""
     interval = limit.emission_interval
     new_tat = max(tat, now) + cost * interval
     allow_at = new_tat - limit.tolerance
-    if now < allow_at:
+    if allow_at - now > ROUNDING_SLACK:
         return Decision(False, 0, allow_at - now), tat
     remaining = int((limit.tolerance - (new_tat - now)) / interval + 1e-9)
     return Decision(True, max(0, remaining), 0.0), new_tat

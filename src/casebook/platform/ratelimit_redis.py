@@ -39,7 +39,7 @@ for i = 1, #KEYS do
   end
   local new_tat = tat + cost * interval
   local allow_at = new_tat - tolerance
-  if now < allow_at then
+  if allow_at - now > 1 then  -- 1 µs of slack for rounding (ratelimit.ROUNDING_SLACK)
     retry_after = math.max(retry_after, allow_at - now)
   else
     local left = math.floor((tolerance - (new_tat - now)) / interval + 1e-9)
