@@ -27,7 +27,7 @@ from casebook.engines.messaging import events
 from casebook.engines.messaging import gateway as gateway_module
 from casebook.engines.messaging.gateway import CloseCode, Gateway
 from casebook.engines.messaging.hub import Hub, HubClosed
-from casebook.engines.messaging.models import MessagingDevice
+from casebook.engines.messaging.models import MessagingCursor, MessagingDevice
 from casebook.engines.messaging.runtime import Messenger
 from casebook.engines.messaging.writer import SendRequest, message_event
 from casebook.platform.bus import MemoryBus, RedisBus
@@ -202,9 +202,11 @@ async def test_send_over_the_socket_is_answered_with_its_seq_and_reaches_the_oth
 ) -> None:
     chat = await conversation(alice, "group", [bob])
     sender = await connect(ws_url, alice)
+    other_tab = await connect(ws_url, alice)  # the same device, another socket
     receiver = await connect(ws_url, bob)
     try:
-        await messages_until_resumed(receiver)
+        for socket in (sender, other_tab, receiver):
+            await messages_until_resumed(socket)
         sent = await sender.send_message(chat["id"], "hi bob", client_id="c-1")
         assert (sent["type"], sent["seq"], sent["duplicate"]) == ("sent", 1, False)
         retry = await sender.send_message(chat["id"], "hi bob", client_id="c-1")
@@ -213,12 +215,55 @@ async def test_send_over_the_socket_is_answered_with_its_seq_and_reaches_the_oth
         assert second["seq"] == 2
         got = await collect(receiver, 2)
         assert [(e["seq"], e["message"]["body"]) for e in got] == [(1, "hi bob"), (2, "second")]
-        # The sender's own socket sees its messages too (its other tabs stay in step).
-        own = await collect(sender, 2)
-        assert [e["seq"] for e in own] == [1, 2]
+        # The sending socket has its entries from the answers, and is not sent them again …
+        assert [(a["message"]["seq"], a["message"]["body"]) for a in (sent, retry, second)] == [
+            (1, "hi bob"),
+            (1, "hi bob"),
+            (2, "second"),
+        ]
+        await receiver.send_message(chat["id"], "back", client_id="c-3")
+        assert [e["seq"] for e in await collect(sender, 1)] == [3]
+        # … while the device's other sockets (another tab) get every entry.
+        assert [e["seq"] for e in await collect(other_tab, 3)] == [1, 2, 3]
     finally:
         await sender.close()
+        await other_tab.close()
         await receiver.close()
+
+
+async def test_an_ack_counts_only_what_the_socket_has_delivered(
+    ws_url: str,
+    platform: Platform,
+    alice: ChatUser,
+    bob: ChatUser,
+    conversation: Conversation,
+    send_text: SendText,
+) -> None:
+    chat = await conversation(alice, "group", [bob])
+    for i in range(3):
+        await send_text(alice, chat["id"], f"m{i}")
+    socket = await connect(ws_url, bob)
+    try:
+        assert [e["seq"] for e in await messages_until_resumed(socket)] == [1, 2, 3]
+        [connection] = [c for c in gateway_of(platform).connections if c.user_id == bob.user_id]
+        # As if entry 3 were still queued for this socket, and the client acked it early (a
+        # `sent` answer, which carries its own entry, can overtake earlier entries).
+        connection.sent_seq[int(chat["id"])] = 2
+        await socket.ack(chat["id"], 3)
+        assert await _cursor(platform, bob, chat) == 2
+        # The socket's own entries right after what it delivered count too: it has them from
+        # its `sent` answers, even before their events pass through it (as if 3 were bob's).
+        connection._echoes[int(chat["id"])] = {3}
+        await socket.ack(chat["id"], 3)
+        assert await _cursor(platform, bob, chat) == 3
+    finally:
+        await socket.close()
+
+
+async def _cursor(platform: Platform, user: ChatUser, chat: dict[str, Any]) -> int | None:
+    async with platform.db.session() as session:
+        cursor = await session.get(MessagingCursor, (user.device_id, int(chat["id"])))
+        return None if cursor is None else cursor.acked_seq
 
 
 async def test_ack_moves_the_cursor_and_a_reconnect_resumes_after_it(

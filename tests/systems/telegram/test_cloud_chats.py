@@ -8,7 +8,7 @@ from __future__ import annotations
 import asyncio
 import re
 import secrets
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
 import httpx
@@ -197,17 +197,24 @@ async def test_one_to_one_messages_from_both_sides_are_ordered_gap_free_in_the_c
     assert len(await history(client, alice, chat_id, limit=100)) == 31
 
 
-async def _drain(socket: MessagingSocket, chat_id: str, upto: int) -> list[int]:
-    """Seqs of `chat_id` this socket receives until `upto`, acknowledging as it goes."""
-    seqs: list[int] = []
+async def _drain(
+    socket: MessagingSocket, chat_id: str, upto: int, *, after: int = 0, own: Sequence[int] = ()
+) -> list[int]:
+    """The seqs (after, upto] of `chat_id` this socket holds — the entries it sent itself (`own`:
+    its `sent` answers carried them, the socket does not send them again) and those it
+    receives, in order — acknowledging as it goes."""
+    held, received = set(own), []
     async with asyncio.timeout(WAIT):
-        while not seqs or seqs[-1] < upto:
+        while not held.issuperset(range(after + 1, upto + 1)):
             event = await socket.next_event("message")
             if event["conversation_id"] != chat_id:
                 continue
-            seqs.append(event["seq"])
+            held.add(event["seq"])
+            received.append(event["seq"])
             await socket.ack(chat_id, event["seq"])
-    return seqs
+    await socket.ack(chat_id, upto)  # an own entry may be the last one
+    assert received == sorted(received)
+    return sorted(held)
 
 
 @pytest.mark.feature("telegram", "multi-device")
@@ -222,24 +229,25 @@ async def test_every_device_of_a_user_gets_the_whole_history_with_its_own_cursor
         connect(ws_url, token=bob.token, device_id=desktop) as on_desktop,
     ):
         # Bob writes from his phone; Alice writes over HTTP; both devices see all, in order.
-        sends = [say(alice, chat_id, f"from alice {i}") for i in range(5)]
-        sends.append(on_phone.send_message(chat_id, "from bob's phone"))
-        await asyncio.gather(*sends)
+        from_phone, *_ = await asyncio.gather(
+            on_phone.send_message(chat_id, "from bob's phone"),
+            *(say(alice, chat_id, f"from alice {i}") for i in range(5)),
+        )
         phone_seqs, desktop_seqs = await asyncio.gather(
-            _drain(on_phone, chat_id, 7), _drain(on_desktop, chat_id, 7)
+            _drain(on_phone, chat_id, 7, own=[from_phone["seq"]]), _drain(on_desktop, chat_id, 7)
         )
     assert phone_seqs == desktop_seqs == list(range(1, 8))
 
     # Each device has its own cursor: the phone falls behind while offline, the desktop not.
     async with connect(ws_url, token=bob.token, device_id=desktop) as on_desktop:
         await say(alice, chat_id, "while the phone is off")
-        assert await _drain(on_desktop, chat_id, 8) == [8]
+        assert await _drain(on_desktop, chat_id, 8, after=7) == [8]
     pending = await client.get(f"{API}/devices/{phone}/pending", headers=bob.headers)
     assert pending.json()["items"] == [{"conversation_id": chat_id, "after_seq": 7, "last_seq": 8}]
     desktop_pending = await client.get(f"{API}/devices/{desktop}/pending", headers=bob.headers)
     assert desktop_pending.json()["items"] == []
     async with connect(ws_url, token=bob.token, device_id=phone) as on_phone:
-        assert await _drain(on_phone, chat_id, 8) == [8]  # resumed after its own cursor
+        assert await _drain(on_phone, chat_id, 8, after=7) == [8]  # resumed after its cursor
 
     # A tablet added later syncs the whole history over HTTP (cloud chats), then goes live.
     tablet = await device(client, bob, "tablet")

@@ -146,7 +146,9 @@ class MessagingSocket:
         envelopes: dict[str, str] | None = None,
         within: float = 10.0,
     ) -> dict[str, Any]:
-        """Send a message and return the server's `sent` frame (with its `seq`).
+        """Send a message and return the server's `sent` frame: its `seq`, and in `message` the
+        stored entry, which this socket is not sent again as a `message` event (the device's
+        other sockets are).
 
         `client_id` makes retries safe: the same id in the same conversation is stored once.
         """

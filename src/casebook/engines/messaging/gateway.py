@@ -24,8 +24,10 @@ Server events (each also arrives live):
 
 - `{"type": "message", "conversation_id", "seq", "message": <message_view>}` — a log entry
   (messages, edits, deletes). Per conversation in seq order, each seq at most once per
-  connection, none missing (a gap seen live is filled from the database first). For an E2E
-  message `message.ciphertext` is this device's own envelope; a device without one gets nothing.
+  connection, none missing (a gap seen live is filled from the database first) — except the
+  entries this socket sent itself, which its `sent` answers carry (the device's other sockets
+  get them). For an E2E message `message.ciphertext` is this device's own envelope; a device
+  without one gets nothing.
 - `{"type": "receipt", "conversation_id", "user_id", "delivered_seq", "read_seq"}` — a member's
   marks moved past entries of this user (their ticks), or this user's own read mark moved (on
   another device: unread counts). Not sent for other members' entries, nor in channels to
@@ -39,9 +41,12 @@ Client frames after `ready` (each may carry `"ref": "<≤64 chars>"`; the reply 
 
 - `{"type": "send", "conversation_id", "client_id", "kind", "body"?, "data"?, "envelopes"?,
   "target_seq"?}` → `{"type": "sent", "ref", "conversation_id", "client_id", "seq", "id",
-  "created_at", "duplicate"}`. A repeated client_id returns the first seq (idempotent).
+  "created_at", "duplicate", "message": <message_view>}`. A repeated client_id returns the first
+  seq (idempotent). The entry is not sent again as a `message` frame on this socket.
 - `{"type": "ack", "conversation_id", "seq"}` — everything up to seq reached this device: moves
-  its cursor (and the user's delivered mark). Resume starts after it. → `acked` when ref'd.
+  its cursor (and the user's delivered mark). Resume starts after it. The server counts it only
+  up to what this socket has delivered (a `sent` answer can arrive before earlier entries).
+  → `acked` when ref'd.
 - `{"type": "read", "conversation_id", "seq"}` — the user read up to seq. → `read` when ref'd.
 - `{"type": "typing", "conversation_id"}` — shown to the others for `typing_ttl` (6 s);
   published at most once per `typing_interval` (2 s) per socket and conversation; channel
@@ -443,6 +448,9 @@ class Connection:
         """(event, its JSON text as published: the frame when passed through unchanged)."""
         self.sent_seq: dict[int, int] = {}
         """conversation id → the highest seq this connection has delivered (or skipped)."""
+        self._echoes: dict[int, set[int]] = {}
+        """conversation id → seqs of entries this socket sent: their `sent` answer carried them,
+        so their log event is skipped here (the device's other sockets still get it)."""
         self.roles: dict[int, str] = {}
         self.too_slow: str | None = None
         self._write_lock = asyncio.Lock()
@@ -685,6 +693,15 @@ class Connection:
             await self._fill(conversation_id, last, seq - 1)
             if conversation_id not in self.sent_seq:
                 return
+        echoes = self._echoes.get(conversation_id)
+        if echoes is not None:
+            echo = seq in echoes
+            echoes.difference_update([s for s in echoes if s <= seq])  # passed: never coming
+            if not echoes:
+                del self._echoes[conversation_id]
+            if echo:
+                self.sent_seq[conversation_id] = seq
+                return
         envelopes = event.get("envelopes")
         if envelopes is None:
             await self.send(text)  # the writer's event is the frame (writer.message_event)
@@ -784,6 +801,7 @@ class Connection:
 
     def _forget(self, conversation_id: int) -> None:
         self.sent_seq.pop(conversation_id, None)
+        self._echoes.pop(conversation_id, None)
         self.roles.pop(conversation_id, None)
         self.gw.hub.unwatch(self, events.conversation_channel(self.system, conversation_id))
 
@@ -886,6 +904,11 @@ class Connection:
             )
         )
         message = sent.message
+        if not sent.duplicate:
+            # Its log event is published after this answer is queued (the writer settles its
+            # callers before it publishes), so it is recorded before that event can arrive; at
+            # worst (another bus) the event comes first and the client gets the entry twice.
+            self._echoes.setdefault(message.conversation_id, set()).add(message.seq)
         return {
             "type": "sent",
             "conversation_id": str(message.conversation_id),
@@ -894,6 +917,7 @@ class Connection:
             "id": str(message.id),
             "created_at": message.created_at.isoformat(),
             "duplicate": sent.duplicate,
+            "message": sent.view,
         }
 
     @staticmethod
@@ -907,7 +931,16 @@ class Connection:
             # the rest are committed in batches (see AckBatcher).
             if conversation_id not in self.roles:
                 raise ConversationNotFound("No such conversation among yours.")
-            item = service.Ack(self.user_id, self.device_id, conversation_id, mark.seq)
+            # Never past what this socket has delivered (or handed over in `sent` answers, the
+            # socket's own entries that directly follow): a `sent` answer can overtake earlier
+            # entries still queued for this socket, and a cursor moved past those would lose
+            # them if the socket dropped before sending them.
+            delivered = self.sent_seq.get(conversation_id, 0)
+            echoes = self._echoes.get(conversation_id)
+            while echoes and delivered + 1 in echoes:
+                delivered += 1
+            seq = min(mark.seq, delivered)
+            item = service.Ack(self.user_id, self.device_id, conversation_id, seq)
             done = self.gw.acks.add(item, wait=mark.ref is not None)
             if done is not None:
                 await done

@@ -638,7 +638,9 @@ async function sendMessage() {
   renderDraft();
   try {
     if (state.ready) {
-      await ask({ type: "send", conversation_id: conversation.id, client_id: clientId, ...request });
+      // The socket does not send our own entry back: the answer carries it.
+      const sent = await ask({ type: "send", conversation_id: conversation.id, client_id: clientId, ...request });
+      if (sent.message) onEntry(sent.message);
     } else {
       const sent = await api("POST", `/conversations/${conversation.id}/messages`, { json: { client_id: clientId, ...request } });
       onEntry(sent);
