@@ -21,6 +21,7 @@ import pytest
 from fastapi import FastAPI
 
 from casebook.engines.messaging.events import decode
+from casebook.engines.messaging.models import MessagingCursor
 from casebook.engines.messaging.runtime import Messenger, messenger
 from casebook.platform.context import Platform
 from tests.servers import serve_in_loop
@@ -156,6 +157,13 @@ async def ws_url(app: FastAPI) -> AsyncIterator[str]:
     yields the socket URL `ws://127.0.0.1:<port>/ws/instant-messenger` (area B's gateway)."""
     async with serve_in_loop(app) as base:
         yield base.replace("http://", "ws://", 1) + f"/ws/{SYSTEM}"
+
+
+async def cursor_of(platform: Platform, device_id: int, conversation_id: int) -> int | None:
+    """A device's cursor in a conversation (the seq it acknowledged), None when it has none."""
+    async with platform.db.session() as session:
+        cursor = await session.get(MessagingCursor, (device_id, conversation_id))
+        return None if cursor is None else cursor.acked_seq
 
 
 @contextlib.asynccontextmanager

@@ -5,15 +5,15 @@ from __future__ import annotations
 from sqlalchemy import select
 
 from casebook.engines.messaging import service
-from casebook.engines.messaging.models import MessagingCursor, MessagingMember
+from casebook.engines.messaging.models import MessagingMember
 from casebook.platform.context import Platform
-from tests.engines.messaging.conftest import SYSTEM, ChatUser, Conversation, SendText
-
-
-async def _cursor(platform: Platform, device_id: int, conversation_id: int) -> int | None:
-    async with platform.db.session() as session:
-        cursor = await session.get(MessagingCursor, (device_id, conversation_id))
-        return None if cursor is None else cursor.acked_seq
+from tests.engines.messaging.conftest import (
+    SYSTEM,
+    ChatUser,
+    Conversation,
+    SendText,
+    cursor_of,
+)
 
 
 async def test_many_acks_commit_together_highest_wins_and_strangers_are_dropped(
@@ -37,9 +37,9 @@ async def test_many_acks_commit_together_highest_wins_and_strangers_are_dropped(
     ]
     async with platform.db.session(write=True) as session:
         published = await service.ack_many(session, SYSTEM, acks)
-    assert await _cursor(platform, bob.device_id, group_id) == 2
-    assert await _cursor(platform, alice.device_id, group_id) == 3
-    assert await _cursor(platform, carol.device_id, group_id) is None
+    assert await cursor_of(platform, bob.device_id, group_id) == 2
+    assert await cursor_of(platform, alice.device_id, group_id) == 3
+    assert await cursor_of(platform, carol.device_id, group_id) is None
     receipts = {event["user_id"]: event for _, _, event in published}
     assert receipts[bob.id]["delivered_seq"] == 2
     assert carol.id not in receipts
@@ -57,7 +57,7 @@ async def test_many_acks_commit_together_highest_wins_and_strangers_are_dropped(
             session, SYSTEM, [service.Ack(bob.user_id, bob.device_id, group_id, 1)]
         )
     assert again == []
-    assert await _cursor(platform, bob.device_id, group_id) == 2
+    assert await cursor_of(platform, bob.device_id, group_id) == 2
 
 
 async def test_acks_of_another_system_are_dropped(
@@ -69,7 +69,7 @@ async def test_acks_of_another_system_are_dropped(
             session, "telegram", [service.Ack(bob.user_id, bob.device_id, int(group["id"]), 0)]
         )
     assert published == []
-    assert await _cursor(platform, bob.device_id, int(group["id"])) is None
+    assert await cursor_of(platform, bob.device_id, int(group["id"])) is None
 
 
 async def test_a_receipt_goes_to_the_authors_it_concerns_not_to_every_member(

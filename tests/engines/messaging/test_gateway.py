@@ -27,7 +27,7 @@ from casebook.engines.messaging import events
 from casebook.engines.messaging import gateway as gateway_module
 from casebook.engines.messaging.gateway import CloseCode, Gateway
 from casebook.engines.messaging.hub import Hub, HubClosed
-from casebook.engines.messaging.models import MessagingCursor, MessagingDevice
+from casebook.engines.messaging.models import MessagingDevice
 from casebook.engines.messaging.runtime import Messenger
 from casebook.engines.messaging.writer import SendRequest, message_event
 from casebook.platform.bus import MemoryBus, RedisBus
@@ -40,6 +40,7 @@ from tests.engines.messaging.conftest import (
     Conversation,
     NewUser,
     SendText,
+    cursor_of,
 )
 from tests.servers import kill_bus_subscribers
 
@@ -250,20 +251,14 @@ async def test_an_ack_counts_only_what_the_socket_has_delivered(
         # `sent` answer, which carries its own entry, can overtake earlier entries).
         connection.sent_seq[int(chat["id"])] = 2
         await socket.ack(chat["id"], 3)
-        assert await _cursor(platform, bob, chat) == 2
+        assert await cursor_of(platform, bob.device_id, int(chat["id"])) == 2
         # The socket's own entries right after what it delivered count too: it has them from
         # its `sent` answers, even before their events pass through it (as if 3 were bob's).
         connection._echoes[int(chat["id"])] = {3}
         await socket.ack(chat["id"], 3)
-        assert await _cursor(platform, bob, chat) == 3
+        assert await cursor_of(platform, bob.device_id, int(chat["id"])) == 3
     finally:
         await socket.close()
-
-
-async def _cursor(platform: Platform, user: ChatUser, chat: dict[str, Any]) -> int | None:
-    async with platform.db.session() as session:
-        cursor = await session.get(MessagingCursor, (user.device_id, int(chat["id"])))
-        return None if cursor is None else cursor.acked_seq
 
 
 async def test_ack_moves_the_cursor_and_a_reconnect_resumes_after_it(
