@@ -105,7 +105,9 @@ class MessagingMessage(Base):
     __table_args__ = (
         UniqueConstraint("conversation_id", "seq"),
         UniqueConstraint("conversation_id", "sender_id", "client_id"),
-        Index("ix_messaging_messages_expires", "expires_at"),
+        # The sweep's search: expired and not yet erased (erased rows keep their expires_at,
+        # so an index on expires_at alone would walk every message ever erased).
+        Index("ix_messaging_messages_expiring", "deleted", "expires_at"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)

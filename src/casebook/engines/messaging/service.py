@@ -69,7 +69,7 @@ from casebook.engines.messaging.models import (
 from casebook.engines.messaging.runtime import MessagingConfig
 from casebook.platform.auth.models import User
 from casebook.platform.bus import Bus
-from casebook.platform.db import utcnow
+from casebook.platform.db import keys_parameter, utcnow, where_keys
 from casebook.platform.errors import InvalidInput
 from casebook.platform.ids import new_id
 
@@ -960,7 +960,11 @@ class _AckStatements:
 
 @functools.cache
 def _ack_statements(dialect: str) -> _AckStatements:
-    members = (
+    # Keyed by the (conversation, user) pairs: one primary-key search per ack. The system is
+    # checked on the rows, not in SQL: without statistics SQLite takes `system = ?` for a
+    # selective index and walked every conversation of the system per batch (as it did for
+    # `conversation_id IN (…) AND user_id IN (…)`, which also crosses the two lists).
+    members = where_keys(
         select(
             MessagingMember.conversation_id,
             MessagingMember.user_id,
@@ -968,13 +972,11 @@ def _ack_statements(dialect: str) -> _AckStatements:
             MessagingMember.read_seq,
             MessagingConversation.last_seq,
             MessagingConversation.kind,
-        )
-        .join(MessagingConversation, MessagingConversation.id == MessagingMember.conversation_id)
-        .where(
-            MessagingConversation.system == bindparam("system"),
-            MessagingMember.conversation_id.in_(bindparam("conversations", expanding=True)),
-            MessagingMember.user_id.in_(bindparam("users", expanding=True)),
-        )
+            MessagingConversation.system,
+        ).join(MessagingConversation, MessagingConversation.id == MessagingMember.conversation_id),
+        [MessagingMember.conversation_id, MessagingMember.user_id],
+        "pairs",
+        dialect,
     )
     insert = (sqlite.insert if dialect == "sqlite" else postgresql.insert)(MessagingCursor)
     cursors = insert.on_conflict_do_update(
@@ -998,10 +1000,10 @@ async def ack_many(session: AsyncSession, system: str, acks: Sequence[Ack]) -> l
     The devices are trusted to be live (the gateway authenticated them and closes a revoked
     device's sockets); acks of conversations the user is not (or no longer) a member of, or of
     another system, are dropped. Per (device, conversation) the highest seq wins, clamped to the
-    conversation's last seq. Statements: one SELECT of the memberships, one multi-row cursor
-    upsert, one executemany UPDATE of the delivered marks that move, one SELECT of the authors
-    they concern — O(acks) rows in four statements. Returns the receipt events
-    (`_receipt_events`)."""
+    conversation's last seq. Statements: one SELECT of the memberships (a primary-key search
+    per pair), one multi-row cursor upsert, one executemany UPDATE of the delivered marks that
+    move, one SELECT of the authors they concern — O(acks) rows in four statements. Returns the
+    receipt events (`_receipt_events`)."""
     if not acks:
         return []
     highest: dict[tuple[int, int], Ack] = {}
@@ -1009,20 +1011,16 @@ async def ack_many(session: AsyncSession, system: str, acks: Sequence[Ack]) -> l
         key = (item.device_id, item.conversation_id)
         if key not in highest or highest[key].seq < item.seq:
             highest[key] = item
-    pairs = {(a.conversation_id, a.user_id) for a in highest.values()}
-    statements = _ack_statements(session.get_bind().dialect.name)
-    rows = await session.execute(
-        statements.members,
-        {
-            "system": system,
-            "conversations": sorted({c for c, _ in pairs}),
-            "users": sorted({u for _, u in pairs}),
-        },
-    )
+    pairs = sorted({(a.conversation_id, a.user_id) for a in highest.values()})
+    dialect = session.get_bind().dialect.name
+    statements = _ack_statements(dialect)
+    rows = await session.execute(statements.members, {"pairs": keys_parameter(pairs, dialect)})
     members: dict[tuple[int, int], tuple[int, int]] = {}
     read_marks: dict[tuple[int, int], int] = {}
     kinds: dict[int, str] = {}
     for r in rows:
+        if r.system != system:
+            continue
         members[(r.conversation_id, r.user_id)] = (r.delivered_seq, r.last_seq)
         read_marks[(r.conversation_id, r.user_id)] = r.read_seq
         kinds[r.conversation_id] = r.kind

@@ -488,14 +488,20 @@ class MessageWriter:
             and (other := _other_party(c, r.sender_id)) is not None
         }
         if direct_pairs:
+            # The system is part of each key (the primary key's first column), not a separate
+            # `system = ?`: SQLite, without statistics, took that for a selective index and
+            # walked every contact of the system.
             block_rows = await session.execute(
                 where_keys(
                     select(MessagingContact.owner_id, MessagingContact.contact_id).where(
-                        MessagingContact.system == self.system,
-                        MessagingContact.blocked.is_(True),
+                        MessagingContact.blocked.is_(True)
                     ),
-                    [MessagingContact.owner_id, MessagingContact.contact_id],
-                    direct_pairs,
+                    [
+                        MessagingContact.system,
+                        MessagingContact.owner_id,
+                        MessagingContact.contact_id,
+                    ],
+                    {(self.system, owner, contact) for owner, contact in direct_pairs},
                     dialect,
                 )
             )
