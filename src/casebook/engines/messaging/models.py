@@ -341,6 +341,7 @@ class MessagingFriendRequest(Base):
     __tablename__ = "messaging_friend_requests"
     __table_args__ = (
         Index("ix_messaging_friend_requests_to", "system", "to_user_id", "status"),
+        Index("ix_messaging_friend_requests_from", "system", "from_user_id", "status"),
         Index(
             "ux_messaging_friend_requests_open",
             "system",

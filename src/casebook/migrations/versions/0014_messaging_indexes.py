@@ -1,5 +1,7 @@
-"""Messaging: the self-destruct sweep's index is (deleted, expires_at) instead of (expires_at),
-so the sweep reads only the expired messages not yet erased (erased rows keep expires_at).
+"""Messaging indexes: the self-destruct sweep's is (deleted, expires_at) instead of
+(expires_at), so the sweep reads only the expired messages not yet erased (erased rows keep
+expires_at); a user's outgoing friend requests are found by (system, from_user_id, status)
+instead of walking every pending request of the system.
 
 Revision ID: 0014
 Revises: 0013
@@ -24,8 +26,14 @@ def upgrade() -> None:
     op.create_index(
         "ix_messaging_messages_expiring", "messaging_messages", ["deleted", "expires_at"]
     )
+    op.create_index(
+        "ix_messaging_friend_requests_from",
+        "messaging_friend_requests",
+        ["system", "from_user_id", "status"],
+    )
 
 
 def downgrade() -> None:
+    op.drop_index("ix_messaging_friend_requests_from", table_name="messaging_friend_requests")
     op.drop_index("ix_messaging_messages_expiring", table_name="messaging_messages")
     op.create_index("ix_messaging_messages_expires", "messaging_messages", ["expires_at"])
