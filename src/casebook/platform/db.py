@@ -25,12 +25,10 @@ from sqlalchemy import (
     String,
     and_,
     bindparam,
-    cast,
     event,
     func,
-    literal_column,
+    tuple_,
 )
-from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.engine.interfaces import DBAPIConnection
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
@@ -91,44 +89,43 @@ def where_keys(
     """`statement` narrowed to the rows whose `columns` equal one of `keys` (tuples of ints and
     strings), in the form each backend answers with one search of the index on `columns` per key.
 
-    The keys go as one JSON array parameter, joined as a table: `json_each` on SQLite,
-    `jsonb_array_elements` on PostgreSQL. A row-value IN list does not do: SQLite SCANS the
-    whole table for one (and for an IN subquery with a text column it searches only a prefix of
-    the index); PostgreSQL plans it as an OR of one branch per key, and since its SQL text
-    changes with the number of keys, every new length is prepared and planned again (an ack
-    batch of 200 to 300 keys cost 60 % more per key than with the same length each time). The
-    join has the same SQL text whatever the number of keys. `dialect` is
-    `session.get_bind().dialect.name`.
+    PostgreSQL plans `(a, b) IN ((…), (…))` as index probes. SQLite does not: it SCANS the whole
+    table for a row-value IN list (and for an IN subquery with a text column it searches only a
+    prefix of the index). So on SQLite the keys go as one JSON array parameter, joined through
+    `json_each`: a full-index SEARCH per key, and the same SQL text whatever the number of keys.
+    `dialect` is `session.get_bind().dialect.name`.
 
     `keys` may instead be the NAME of a parameter: the statement is then built once and each
     execution passes `{name: keys_parameter(keys, dialect)}` (no statement construction per
     execution, which costs more than a small query on a hot path)."""
+    if dialect != "sqlite":
+        values: Any = bindparam(keys, expanding=True) if isinstance(keys, str) else list(keys)
+        return statement.where(tuple_(*columns).in_(values))
     parameter = (
         bindparam(keys, type_=String)
         if isinstance(keys, str)
         else bindparam(None, keys_parameter(keys, dialect), type_=String)
     )
-    if dialect == "sqlite":
-        rows = func.json_each(parameter).table_valued("value")
-        fields: list[ColumnElement[Any]] = [
-            func.json_extract(rows.c.value, f"$[{index}]") for index in range(len(columns))
-        ]
-    else:
-        rows = func.jsonb_array_elements(cast(parameter, JSONB)).table_valued("value")
-        fields = [
-            cast(rows.c.value.op("->>")(literal_column(str(index))), column.type)
-            for index, column in enumerate(columns)
-        ]
+    rows = func.json_each(parameter).table_valued("value")
     return statement.join(
-        rows, and_(*(column == field for column, field in zip(columns, fields, strict=True)))
+        rows,
+        and_(
+            *(
+                column == func.json_extract(rows.c.value, f"$[{index}]")
+                for index, column in enumerate(columns)
+            )
+        ),
     )
 
 
-def keys_parameter(keys: Collection[Sequence[int | str]], dialect: str) -> str:
-    """The value of a `where_keys` statement's named keys parameter: the keys as a JSON array,
-    each once (the keys are joined, so a repeated key would repeat its row). Text, not bytes:
-    SQLite 3.45+ reads a BLOB argument as its binary JSONB format."""
-    return orjson.dumps(list(dict.fromkeys(tuple(key) for key in keys))).decode()
+def keys_parameter(keys: Collection[Sequence[int | str]], dialect: str) -> Any:
+    """The value of a `where_keys` statement's named keys parameter (each key once: on SQLite
+    the keys are joined, so a repeated key would repeat its row)."""
+    unique = list(dict.fromkeys(tuple(key) for key in keys))
+    if dialect != "sqlite":
+        return unique
+    # Text, not bytes: SQLite 3.45+ reads a BLOB argument as its binary JSONB format.
+    return orjson.dumps(unique).decode()
 
 
 def _sqlite_pragmas(dbapi_connection: DBAPIConnection, _record: ConnectionPoolEntry) -> None:

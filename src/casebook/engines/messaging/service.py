@@ -966,24 +966,31 @@ class _AckStatements:
 
 @functools.cache
 def _ack_statements(dialect: str) -> _AckStatements:
-    # Keyed by the (conversation, user) pairs: one primary-key search per ack. The system is
-    # checked on the rows, not in SQL: without statistics SQLite takes `system = ?` for a
-    # selective index and walked every conversation of the system per batch (as it did for
-    # `conversation_id IN (…) AND user_id IN (…)`, which also crosses the two lists).
-    members = where_keys(
-        select(
-            MessagingMember.conversation_id,
-            MessagingMember.user_id,
-            MessagingMember.delivered_seq,
-            MessagingMember.read_seq,
-            MessagingConversation.last_seq,
-            MessagingConversation.kind,
-            MessagingConversation.system,
-        ).join(MessagingConversation, MessagingConversation.id == MessagingMember.conversation_id),
-        [MessagingMember.conversation_id, MessagingMember.user_id],
-        "pairs",
-        dialect,
-    )
+    # The system is checked on the rows, not in SQL: without statistics SQLite takes
+    # `conversations.system = ?` for a selective index and walked every conversation of the
+    # system per batch. SQLite looks the (conversation, user) pairs up one primary-key search
+    # each (`where_keys`); two IN lists would cross each other there. PostgreSQL takes the two
+    # IN lists as arrays, planned cheaply whatever their length, where a row-value IN list of
+    # pairs is planned anew for every length as an OR of one branch per pair (87 against 54 us
+    # an ack at batches of 200 to 300).
+    members = select(
+        MessagingMember.conversation_id,
+        MessagingMember.user_id,
+        MessagingMember.delivered_seq,
+        MessagingMember.read_seq,
+        MessagingConversation.last_seq,
+        MessagingConversation.kind,
+        MessagingConversation.system,
+    ).join(MessagingConversation, MessagingConversation.id == MessagingMember.conversation_id)
+    if dialect == "sqlite":
+        members = where_keys(
+            members, [MessagingMember.conversation_id, MessagingMember.user_id], "pairs", dialect
+        )
+    else:
+        members = members.where(
+            MessagingMember.conversation_id.in_(bindparam("conversations", expanding=True)),
+            MessagingMember.user_id.in_(bindparam("users", expanding=True)),
+        )
     insert = (sqlite.insert if dialect == "sqlite" else postgresql.insert)(MessagingCursor)
     cursors = insert.on_conflict_do_update(
         index_elements=["device_id", "conversation_id"],
@@ -1017,16 +1024,25 @@ async def ack_many(session: AsyncSession, system: str, acks: Sequence[Ack]) -> l
         key = (item.device_id, item.conversation_id)
         if key not in highest or highest[key].seq < item.seq:
             highest[key] = item
-    pairs = sorted({(a.conversation_id, a.user_id) for a in highest.values()})
+    pair_set = {(a.conversation_id, a.user_id) for a in highest.values()}
+    pairs = sorted(pair_set)
     dialect = session.get_bind().dialect.name
     statements = _ack_statements(dialect)
-    rows = await session.execute(statements.members, {"pairs": keys_parameter(pairs, dialect)})
+    rows = await session.execute(
+        statements.members,
+        {"pairs": keys_parameter(pairs, dialect)}
+        if dialect == "sqlite"
+        else {
+            "conversations": sorted({c for c, _ in pairs}),
+            "users": sorted({u for _, u in pairs}),
+        },
+    )
     members: dict[tuple[int, int], tuple[int, int]] = {}
     read_marks: dict[tuple[int, int], int] = {}
     kinds: dict[int, str] = {}
     for r in rows:
-        if r.system != system:
-            continue
+        if r.system != system or (r.conversation_id, r.user_id) not in pair_set:
+            continue  # another system's, or a cross of the two lists (PostgreSQL)
         members[(r.conversation_id, r.user_id)] = (r.delivered_seq, r.last_seq)
         read_marks[(r.conversation_id, r.user_id)] = r.read_seq
         kinds[r.conversation_id] = r.kind
