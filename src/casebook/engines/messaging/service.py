@@ -54,7 +54,7 @@ from casebook.engines.messaging.errors import (
     NotAllowed,
     UserNotFound,
 )
-from casebook.engines.messaging.events import conversation_channel, encode, user_channel
+from casebook.engines.messaging.events import publish_to_conversation, publish_to_user
 from casebook.engines.messaging.models import (
     MessagingConversation,
     MessagingCursor,
@@ -87,18 +87,12 @@ def _insert(session: AsyncSession) -> Any:
 
 
 async def publish_all(bus: Bus, system: str, events: Iterable[Event]) -> None:
-    """Publish events returned by the functions of this module (after their commit), in order,
-    with one `publish_many` (one round trip on Redis, not one per event: an ack batch publishes
-    hundreds of receipts). An event addressed to several users is serialised once."""
-    encoded: dict[int, bytes] = {}
-    messages: list[tuple[str, bytes]] = []
+    """Publish events returned by the functions of this module (after their commit)."""
     for target, key, event in events:
-        raw = encoded.get(id(event))
-        if raw is None:
-            raw = encoded[id(event)] = encode(event)
-        channel = conversation_channel(system, key) if target == "c" else user_channel(system, key)
-        messages.append((channel, raw))
-    await bus.publish_many(messages)
+        if target == "c":
+            await publish_to_conversation(bus, system, key, event)
+        else:
+            await publish_to_user(bus, system, key, event)
 
 
 # Devices ---------------------------------------------------------------------------------------
