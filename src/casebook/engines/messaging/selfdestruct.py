@@ -88,9 +88,11 @@ async def erase_expired(session: AsyncSession, system: str) -> int:
     """Erase every message of `system` whose timer has run out; returns how many. Idempotent:
     erased rows are marked deleted and have no body, data or envelopes left."""
     now = utcnow()
-    # Driven by the (deleted, expires_at) index; the system is checked on the rows. With
-    # `conversations.system = ?` in the query SQLite, lacking statistics, took it for a
-    # selective index and read every message of every conversation of the system instead.
+    # Driven by the (deleted, expires_at) index; the system is checked on the rows (each system
+    # with secret chats runs its own sweep, so another's expired rows are read only until its
+    # sweep erases them). With `conversations.system = ?` in the query SQLite, lacking
+    # statistics, took it for a selective index and read every message of every conversation
+    # of the system instead.
     rows = await session.execute(
         select(MessagingMessage.id, MessagingConversation.system)
         .join(MessagingConversation, MessagingConversation.id == MessagingMessage.conversation_id)

@@ -1007,10 +1007,10 @@ async def ack_many(session: AsyncSession, system: str, acks: Sequence[Ack]) -> l
     The devices are trusted to be live (the gateway authenticated them and closes a revoked
     device's sockets); acks of conversations the user is not (or no longer) a member of, or of
     another system, are dropped. Per (device, conversation) the highest seq wins, clamped to the
-    conversation's last seq. Statements: one SELECT of the memberships (a primary-key search
-    per pair), one multi-row cursor upsert, one executemany UPDATE of the delivered marks that
-    move, one SELECT of the authors they concern — O(acks) rows in four statements. Returns the
-    receipt events (`_receipt_events`)."""
+    conversation's last seq. Statements: one SELECT of the memberships (by primary key), one
+    multi-row cursor upsert, one executemany UPDATE of the delivered marks that move, one SELECT
+    of the authors they concern — O(acks) rows in four statements. Returns the receipt events
+    (`_receipt_events`)."""
     if not acks:
         return []
     highest: dict[tuple[int, int], Ack] = {}
