@@ -14,6 +14,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
+from sqlalchemy import event
+
 from casebook.platform.context import Platform
 
 _SYSTEM_ONLY = re.compile(r"USING (?:COVERING )?INDEX \S+ \(system=\?\)")
@@ -22,8 +24,6 @@ _SYSTEM_ONLY = re.compile(r"USING (?:COVERING )?INDEX \S+ \(system=\?\)")
 @contextmanager
 def recorded(platform: Platform) -> Iterator[list[tuple[str, Any]]]:
     """Every (statement, parameters) the database runs inside the block."""
-    from sqlalchemy import event
-
     statements: list[tuple[str, Any]] = []
     engine = platform.db.engine.sync_engine
 
