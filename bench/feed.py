@@ -44,6 +44,7 @@ from bench import record
 from bench.url_shortener import progress
 from casebook.engines.feed import fanout, posts, readcache, runtime, timeline
 from casebook.engines.feed.models import FeedFollow, FeedPost, FeedProfile
+from casebook.platform import sqlite_plans
 from casebook.platform.auth.models import User
 from casebook.platform.context import Platform
 from casebook.platform.db import Base, utcnow
@@ -248,6 +249,9 @@ async def measure_backend(backend: str, settings: Settings, options: Options) ->
     try:
         async with platform.db.engine.begin() as conn:
             await conn.run_sync(Base.metadata.create_all)
+            if platform.db.is_sqlite:  # the planner statistics `casebook migrate` writes
+                await conn.run_sync(sqlite_plans.write_statistics)
+        await platform.db.engine.dispose()  # connections opened from now on read them
         threshold = options.celebrity_threshold
         feed = await runtime.start(
             platform, SYSTEM, runtime.FeedConfig(celebrity_threshold=threshold)

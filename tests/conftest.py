@@ -25,7 +25,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from casebook.app import create_app
-from casebook.platform import featurecov
+from casebook.platform import featurecov, sqlite_plans
 from casebook.platform.context import Platform
 from casebook.platform.db import Base
 from casebook.platform.models import import_platform_models
@@ -121,6 +121,8 @@ async def _create_schema(url: str) -> None:
     engine = create_async_engine(url)
     async with engine.begin() as conn:
         await conn.run_sync(Base.metadata.create_all)
+        if conn.dialect.name == "sqlite":  # as `casebook.migrations.upgrade` does
+            await conn.run_sync(sqlite_plans.write_statistics)
     await engine.dispose()
 
 

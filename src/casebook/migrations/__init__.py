@@ -12,6 +12,7 @@ from alembic import command
 from alembic.config import Config
 from sqlalchemy.engine import Connection
 
+from casebook.platform import sqlite_plans
 from casebook.platform.db import Database
 
 HERE = Path(__file__).parent
@@ -37,12 +38,15 @@ def alembic_config() -> Config:
 
 
 async def upgrade(database: Database, revision: str = "head") -> None:
-    """Bring the schema of `database` up to `revision`."""
+    """Bring the schema of `database` up to `revision` (on SQLite, then write the planner's
+    statistics: `casebook.platform.sqlite_plans`)."""
     config = alembic_config()
 
     def run(connection: Connection) -> None:
         config.attributes["connection"] = connection
         command.upgrade(config, revision)
+        if connection.dialect.name == "sqlite":
+            sqlite_plans.write_statistics(connection)
 
     async with database.engine.begin() as connection:
         await connection.run_sync(run)

@@ -112,6 +112,7 @@ class FeedShare(Base):
     __table_args__ = (
         Index("ix_feed_shares_target", "system", "target_kind", "target_id", "id"),
         Index("ix_feed_shares_user", "system", "user_id", "id"),
+        Index("ix_feed_shares_post", "system", "post_id"),  # a deleted post's shares
     )
 
     id: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)

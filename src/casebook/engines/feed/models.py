@@ -111,7 +111,10 @@ class FeedFriendship(Base):
     """A friend request (one `pending` row) or a friendship (two `accepted` rows)."""
 
     __tablename__ = "feed_friendships"
-    __table_args__ = (CheckConstraint("status IN ('pending', 'accepted')", name="status"),)
+    __table_args__ = (
+        CheckConstraint("status IN ('pending', 'accepted')", name="status"),
+        Index("ix_feed_friendships_friend", "system", "friend_id", "status"),  # requests to me
+    )
 
     system: Mapped[str] = mapped_column(String(32), primary_key=True)
     user_id: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
@@ -146,6 +149,7 @@ class FeedList(Base):
 
 class FeedListMember(Base):
     __tablename__ = "feed_list_members"
+    __table_args__ = (Index("ix_feed_list_members_user", "user_id"),)  # the lists a viewer is in
 
     list_id: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
     user_id: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
