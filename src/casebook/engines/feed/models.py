@@ -44,6 +44,7 @@ class FeedProfile(Base):
     __table_args__ = (
         UniqueConstraint("system", "handle"),
         CheckConstraint("follower_count >= 0", name="follower_count"),
+        Index("ix_feed_profiles_private", "system", "private"),  # "posts of public accounts"
     )
 
     system: Mapped[str] = mapped_column(String(32), primary_key=True)
