@@ -1,10 +1,11 @@
 """Checking the SQLite query plans of what a test ran (tests/engines/*/test_query_plans.py).
 
-SQLite plans without statistics (nothing runs ANALYZE), and then it takes any `system = ?` on an
-indexed column for a selective search: a query naming both a system and a list of keys can walk
-every row of the system instead of looking the keys up. `recorded` collects the statements a
-block runs; `bad_plans` EXPLAINs each and names the steps that search by the system alone or
-scan a whole table.
+Without statistics SQLite takes any `system = ?` on an indexed column for a selective search: a
+query naming both a system and a list of keys can walk every row of the system instead of looking
+the keys up. The test databases carry the statistics `casebook.platform.sqlite_plans` writes, as
+migrated ones do, so these checks see the plans `casebook serve` gets. `recorded` collects the
+statements a block runs; `bad_plans` EXPLAINs each and names the steps that search by the system
+alone or scan a whole table.
 """
 
 from __future__ import annotations

@@ -1,12 +1,12 @@
 """The hot paths' queries search by key on SQLite, never through every row of a system.
 
-SQLite plans without statistics (nothing runs ANALYZE), and then it takes any `system = ?` on an
-indexed column for a selective search: a query that named both a system and a list of keys
-walked every conversation (or contact, or message) of the system instead of looking the keys
-up. The ack batch, the push fan-out, the writer's block check and the self-destruct sweep all
-did. This test runs each of them, records every statement SQLite executes meanwhile, and
-checks each plan (tests/query_plans.py): no search constrained by the system alone, no full
-scan of a messaging table.
+Without statistics SQLite takes any `system = ?` on an indexed column for a selective search
+(casebook.platform.sqlite_plans now writes statistics that say otherwise): a query that named
+both a system and a list of keys walked every conversation (or contact, or message) of the
+system instead of looking the keys up. The ack batch, the push fan-out, the writer's block
+check and the self-destruct sweep all did. This test runs each of them, records every statement
+SQLite executes meanwhile, and checks each plan (tests/query_plans.py): no search constrained by
+the system alone, no full scan of a messaging table.
 """
 
 from __future__ import annotations

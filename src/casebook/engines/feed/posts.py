@@ -240,7 +240,7 @@ async def posts_by_ids(
 ) -> list[FeedPost]:
     """The posts of `system` with these ids (deleted ones included), in the given order. One
     primary-key search per id; the system is checked on the rows (with `system = ?` in the
-    query SQLite, which has no statistics, walked every post of the system instead)."""
+    query, SQLite without statistics walked every post of the system instead)."""
     if not post_ids:
         return []
     rows = await session.scalars(select(FeedPost).where(FeedPost.id.in_(post_ids)))
