@@ -279,7 +279,10 @@ async def test_an_image_with_an_emoji_caption_reaches_the_other_user_as_a_thumbn
     await expect(thumbnail).to_have_attribute("alt", "harbour.png")
     # The engine's 320 px thumbnail, really decoded by the browser.
     await expect(thumbnail).to_have_attribute("width", "320")
-    assert await thumbnail.evaluate("img => img.complete && img.naturalWidth") == 320
+    # The thumbnail loads lazily, after its attributes are set: wait for the browser to have
+    # decoded it (decode() rejects, failing the test, if the bytes are not an image).
+    await thumbnail.scroll_into_view_if_needed()
+    assert await thumbnail.evaluate("img => img.decode().then(() => img.naturalWidth)") == 320
     await expect(one.page.get_by_test_id("thumbnail")).to_have_count(1)
     await expect(
         one.page.get_by_test_id("message").filter(has_text="The harbour").get_by_test_id("receipt")
