@@ -40,7 +40,7 @@ async def test_many_acks_commit_together_highest_wins_and_strangers_are_dropped(
     assert await cursor_of(platform, bob.device_id, group_id) == 2
     assert await cursor_of(platform, alice.device_id, group_id) == 3
     assert await cursor_of(platform, carol.device_id, group_id) is None
-    receipts = {event["user_id"]: event for _, _, event in published}
+    receipts = {mark["user_id"]: mark for _, _, event in published for mark in event["receipts"]}
     assert receipts[bob.id]["delivered_seq"] == 2
     assert carol.id not in receipts
     async with platform.db.session() as session:
@@ -96,14 +96,15 @@ async def test_a_receipt_goes_to_the_authors_it_concerns_not_to_every_member(
     # Then carol's: only carol; the event carries the absolute marks.
     [(to, key, event)] = await ack(bob, 3)
     assert (to, key) == ("u", carol.user_id)
-    assert (event["user_id"], event["delivered_seq"], event["read_seq"]) == (bob.id, 3, 0)
+    [mark] = event["receipts"]
+    assert (mark["user_id"], mark["delivered_seq"], mark["read_seq"]) == (bob.id, 3, 0)
     # Carol's delivery of alice's entries (and of her own): alice only, never carol herself.
     assert [(to, key) for to, key, _ in await ack(carol, 3)] == [("u", alice.user_id)]
     # Reading also tells the reader's own devices (their unread counts), and every author.
     async with platform.db.session(write=True) as session:
         read = await service.mark(session, SYSTEM, bob.user_id, group_id, read_seq=3)
     assert sorted(key for _, key, _ in read) == sorted([alice.user_id, bob.user_id, carol.user_id])
-    assert {event["read_seq"] for _, _, event in read} == {3}
+    assert {mark["read_seq"] for _, _, event in read for mark in event["receipts"]} == {3}
 
 
 async def test_a_channel_readers_marks_reach_only_their_own_devices(

@@ -172,7 +172,7 @@ async def test_a_message_sent_on_one_node_reaches_a_socket_on_the_other(
             back = await on_a.next_event("message", within=15)
         assert (back["seq"], back["message"]["body"]) == (2, "from node B")
         await on_b.ack(chat_id, 2)
-        receipt = await on_a.next_event("receipt", within=15)
+        [receipt] = (await on_a.next_event("receipts", within=15))["receipts"]
         assert (receipt["user_id"], receipt["delivered_seq"]) == (bob.id, 2)
     finally:
         await on_a.close()

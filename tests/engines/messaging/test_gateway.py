@@ -54,6 +54,8 @@ def gateway_of(platform: Platform) -> Gateway:
 def reconfigure(platform: Platform, **changes: Any) -> None:
     gw = gateway_of(platform)
     gw.config = dataclasses.replace(gw.config, **changes)
+    if "receipt_delay" in changes and gw.receipts is not None:
+        gw.receipts.delay = changes["receipt_delay"]
 
 
 async def connect(ws_url: str, user: ChatUser, **options: Any) -> MessagingSocket:
@@ -452,7 +454,7 @@ async def test_a_stranger_neither_receives_nor_acts_on_others_conversations(
             assert error.value.status == 404
             assert error.value.problem["type"] == "/problems/messaging/conversation-not-found"
         with pytest.raises(TimeoutError):
-            await stranger.next_event("message", "typing", "receipt", within=0.2)
+            await stranger.next_event("message", "typing", "receipts", within=0.2)
     finally:
         await stranger.close()
 
@@ -521,20 +523,59 @@ async def test_read_frames_move_the_read_mark_and_tell_the_sender(
         sent = await sender.send_message(chat["id"], "read me")
         await reader.next_event("message")
         await reader.ack(chat["id"], sent["seq"])
-        delivered = await sender.next_event("receipt")
-        assert (delivered["user_id"], delivered["delivered_seq"], delivered["read_seq"]) == (
-            bob.id,
-            1,
-            0,
-        )
+        [delivered] = (await sender.next_event("receipts"))["receipts"]
+        assert delivered == {
+            "conversation_id": chat["id"],
+            "user_id": bob.id,
+            "delivered_seq": 1,
+            "read_seq": 0,
+        }
         await reader.mark_read(chat["id"], sent["seq"])
-        read = await sender.next_event("receipt")
+        [read] = (await sender.next_event("receipts"))["receipts"]
         assert (read["user_id"], read["read_seq"]) == (bob.id, 1)
         state = await client.get(f"{API}/conversations/{chat['id']}", headers=bob.headers)
         assert state.json()["me"]["read_seq"] == 1
     finally:
         await sender.close()
         await reader.close()
+
+
+@pytest.mark.feature(FEATURE, "receipts")
+async def test_the_receipts_of_a_groups_acks_reach_the_author_merged_in_one_frame(
+    platform: Platform,
+    ws_url: str,
+    new_user: NewUser,
+    conversation: Conversation,
+) -> None:
+    """Three members ack the author's message: one "receipts" frame carries the three marks
+    (the outbox holds an author's receipts for `receipt_delay`), not one frame per ack."""
+    reconfigure(platform, receipt_delay=2.0)  # room for three acks on a slow machine
+    author, *members = [await new_user() for _ in range(4)]
+    group = await conversation(author, "group", members)
+    sender = await connect(ws_url, author)
+    readers = [await connect(ws_url, member) for member in members]
+    try:
+        for socket in (sender, *readers):
+            await messages_until_resumed(socket)
+        sent = await sender.send_message(group["id"], "to all three")
+        for reader in readers:
+            await reader.next_event("message")
+            await reader.ack(group["id"], sent["seq"])  # committed when it returns
+        frame = await sender.next_event("receipts")
+        assert sorted(frame["receipts"], key=lambda mark: int(mark["user_id"])) == [
+            {
+                "conversation_id": group["id"],
+                "user_id": member.id,
+                "delivered_seq": sent["seq"],
+                "read_seq": 0,
+            }
+            for member in sorted(members, key=lambda member: member.user_id)
+        ]
+        with pytest.raises(TimeoutError):
+            await sender.next_event("receipts", within=0.3)
+    finally:
+        for socket in (sender, *readers):
+            await socket.close()
 
 
 @pytest.mark.feature(FEATURE, "presence")

@@ -551,14 +551,13 @@ async def test_marks_and_messages_are_published_once_after_commit(
     # The receipt goes to the author of the entry it covers, and to the reader's own devices
     # (their unread counts), not to the whole conversation.
     receipt = {
-        "type": "receipt",
-        "conversation_id": cid,
-        "user_id": bob.id,
-        "delivered_seq": 1,
-        "read_seq": 1,
+        "type": "receipts",
+        "receipts": [
+            {"conversation_id": cid, "user_id": bob.id, "delivered_seq": 1, "read_seq": 1}
+        ],
     }
-    assert [e for e in to_alice if e["type"] == "receipt"] == [receipt]
-    assert [e for e in to_bob if e["type"] == "receipt"] == [receipt]
+    assert [e for e in to_alice if e["type"] == "receipts"] == [receipt]
+    assert [e for e in to_bob if e["type"] == "receipts"] == [receipt]
 
 
 @pytest.mark.feature("instant-messenger", "messaging")

@@ -47,7 +47,10 @@ async def test_hot_paths_search_by_key_not_by_system(
         ]
         async with platform.db.session(write=True) as session:
             receipts = await service.ack_many(session, SYSTEM, acks)
-        assert {event["user_id"] for _, _, event in receipts} == {bob.id, carol.id}
+        assert {mark["user_id"] for _, _, event in receipts for mark in event["receipts"]} == {
+            bob.id,
+            carol.id,
+        }
         notes = [
             push.notification(sent.json(), SYSTEM)
             for sent in [await send_text(bob, group["id"], "and back")]

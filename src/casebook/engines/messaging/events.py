@@ -11,10 +11,11 @@ Channels (per system, so systems never see each other's traffic):
   "conversation" (title, settings changed).
 - `msg:<system>:u:<user id>`: events for one user's devices — "joined"/"left" a conversation (the
   gateway subscribes or unsubscribes), "hidden" (deleted for me), "presence" of someone they
-  follow, "device" (revoked), "call" (signalling addressed to the user), and "receipt" (a
-  member's delivered/read marks moved), published to the authors of the entries whose state
-  changed and, when the read mark moved, to the member: one frame per author per ack instead of
-  one per member (service._receipt_events).
+  follow, "device" (revoked), "call" (signalling addressed to the user), and "receipts"
+  (members' delivered/read marks moved), published to the authors of the entries whose state
+  changed and, when the read mark moved, to the member: not to every member
+  (service._receipt_events); the gateway merges an author's receipts of acks over a short
+  window into one event (gateway.ReceiptOutbox).
 
 Every event is a JSON object with a "type"; ids are strings (JavaScript-safe), seqs numbers.
 """

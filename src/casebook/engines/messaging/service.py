@@ -798,7 +798,7 @@ async def mark(
 ) -> list[Event]:
     """Move the user's delivered and/or read watermark forward (never back), clamped to the
     conversation's last seq; reading implies delivery. One UPDATE and one SELECT of the authors;
-    returns the "receipt" events for those they concern (`_receipt_events`), or nothing when no
+    returns the "receipts" events for those they concern (`_receipt_events`), or nothing when no
     mark moved."""
     conversation, member = await membership(session, system, conversation_id, user_id)
     read = min(read_seq or 0, conversation.last_seq)
@@ -863,9 +863,11 @@ class _Moved:
 
 
 async def _receipt_events(session: AsyncSession, moved: Sequence[_Moved]) -> list[Event]:
-    """The "receipt" events of moved marks, each addressed to the users it concerns: the authors
-    of the entries whose state changed (their devices show the ticks), and the member's own
-    devices when the read mark moved (they clear the unread count). Not the whole conversation:
+    """The "receipts" events of moved marks (one mark each), each addressed to the users it
+    concerns: the authors of the entries whose state changed (their devices show the ticks), and
+    the member's own devices when the read mark moved (they clear the unread count). The
+    gateway's ack batcher merges them per addressee before it publishes (`ReceiptOutbox`); the
+    other paths publish them as they are. Not the whole conversation:
     receipts are the busiest events (one per member per ack), and in a group of n members every
     one of them sent to every member would be n frames per ack, n^2 per message. In a channel the
     readers' marks go to their own devices only (its authors see view counts, not receipts).
@@ -899,11 +901,15 @@ async def _receipt_events(session: AsyncSession, moved: Sequence[_Moved]) -> lis
     events: list[Event] = []
     for item in moved:
         event = {
-            "type": "receipt",
-            "conversation_id": str(item.conversation_id),
-            "user_id": str(item.user_id),
-            "delivered_seq": item.delivered_seq,
-            "read_seq": item.read_seq,
+            "type": "receipts",
+            "receipts": [
+                {
+                    "conversation_id": str(item.conversation_id),
+                    "user_id": str(item.user_id),
+                    "delivered_seq": item.delivered_seq,
+                    "read_seq": item.read_seq,
+                }
+            ],
         }
         to = authors.get(item.conversation_id, set()) - {item.user_id}
         if item.read_moved:

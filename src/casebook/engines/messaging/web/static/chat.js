@@ -786,8 +786,8 @@ function onFrame(frame) {
     case "message":
       onEntry(frame.message);
       break;
-    case "receipt":
-      onReceipt(frame);
+    case "receipts":
+      onReceipts(frame);
       break;
     case "typing":
       onTyping(frame);
@@ -854,21 +854,28 @@ async function onEntry(message) {
   renderThreadHead();
 }
 
-function onReceipt(frame) {
-  const conversation = state.conversations.get(frame.conversation_id);
-  if (!conversation) return;
-  if (frame.user_id === ME) {
-    conversation.readSeq = Math.max(conversation.readSeq, frame.read_seq);
-    if (conversation.readSeq >= conversation.lastSeq) conversation.unread = 0;
-    renderList();
+function onReceipts(frame) {
+  // Marks only grow: a frame may repeat or trail one already seen, so keep the highest.
+  let list = false;
+  let thread = false;
+  for (const mark of frame.receipts) {
+    const conversation = state.conversations.get(mark.conversation_id);
+    if (!conversation) continue;
+    if (mark.user_id === ME) {
+      conversation.readSeq = Math.max(conversation.readSeq, mark.read_seq);
+      if (conversation.readSeq >= conversation.lastSeq) conversation.unread = 0;
+      list = true;
+    }
+    if (conversation.marks) {
+      const marks = conversation.marks.get(mark.user_id) || { delivered: 0, read: 0 };
+      marks.delivered = Math.max(marks.delivered, mark.delivered_seq);
+      marks.read = Math.max(marks.read, mark.read_seq);
+      conversation.marks.set(mark.user_id, marks);
+      if (state.openId === conversation.id) thread = true;
+    }
   }
-  if (conversation.marks) {
-    const marks = conversation.marks.get(frame.user_id) || { delivered: 0, read: 0 };
-    marks.delivered = Math.max(marks.delivered, frame.delivered_seq);
-    marks.read = Math.max(marks.read, frame.read_seq);
-    conversation.marks.set(frame.user_id, marks);
-    if (state.openId === conversation.id) refreshReceipts();
-  }
+  if (list) renderList();
+  if (thread) refreshReceipts();
 }
 
 function onTyping(frame) {
