@@ -28,7 +28,7 @@ from casebook.platform.idempotency import install_idempotency, register_purge_jo
 from casebook.platform.logging import RequestIdMiddleware, configure_logging
 from casebook.platform.metrics import MetricsMiddleware, fold_all
 from casebook.platform.metrics import router as metrics_router
-from casebook.platform.registry import RAW_SEND, FastPath, System, select
+from casebook.platform.registry import RAW_RECEIVE, RAW_SEND, FastPath, System, select
 from casebook.platform.settings import Settings
 from casebook.systems import all_systems
 
@@ -165,9 +165,10 @@ class _FastPathsFirst(FastAPI):
             await front(scope, receive, send)
             return
         if scope["type"] == "websocket":
-            # The server's own send, for a socket's data frames once it is accepted (each would
-            # otherwise pass through every middleware's and Starlette's send wrappers).
+            # The server's own send and receive, for a socket's data frames once it is accepted
+            # (each would otherwise pass through every middleware's and Starlette's wrappers).
             scope[RAW_SEND] = send
+            scope[RAW_RECEIVE] = receive
         await super().__call__(scope, receive, send)
 
     async def _framework(self, scope: Scope, receive: Receive, send: Send) -> None:

@@ -29,6 +29,12 @@ RAW_SEND = "casebook.raw_send"
 middleware): for `{"type": "websocket.send"}` messages only, after the accept and before the
 close, which stay with Starlette's `WebSocket` so it tracks the socket's state."""
 
+RAW_RECEIVE = "casebook.raw_receive"
+"""Scope key of a WebSocket's receive as the server gave it (set with `RAW_SEND`): for a
+socket's data frames once it is accepted, read without Starlette's `WebSocket.receive` and
+every middleware's receive wrapper on the way (a reader that takes it records the client's
+disconnect on the `WebSocket` itself)."""
+
 
 @dataclass(frozen=True)
 class Feature:

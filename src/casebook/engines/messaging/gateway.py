@@ -112,7 +112,7 @@ from fastapi import APIRouter, WebSocket
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
 from sqlalchemy import select
 from sqlalchemy.exc import TimeoutError as PoolTimeout
-from starlette.types import Send
+from starlette.types import Receive, Send
 from starlette.websockets import WebSocketDisconnect, WebSocketState
 
 from casebook.engines.messaging import calls, events, runtime, service
@@ -133,7 +133,7 @@ from casebook.platform.bus import Bus
 from casebook.platform.context import Platform
 from casebook.platform.errors import InvalidInput, Problem, TooManyRequests, Unauthorized
 from casebook.platform.ratelimit import RateLimit, gcra
-from casebook.platform.registry import RAW_SEND
+from casebook.platform.registry import RAW_RECEIVE, RAW_SEND
 
 log = structlog.get_logger("casebook.messaging.gateway")
 
@@ -579,6 +579,7 @@ class Connection:
         self.too_slow: str | None = None
         self._write_lock = asyncio.Lock()
         self._raw_send: Send | None = websocket.scope.get(RAW_SEND)
+        self._raw_receive: Receive | None = websocket.scope.get(RAW_RECEIVE)
         self._typing_published: dict[int, float] = {}
         self._tat = 0.0
         self._tasks: list[asyncio.Task[None]] = []
@@ -933,11 +934,13 @@ class Connection:
 
     async def _read_frames(self) -> None:
         self.heard = time.monotonic()
+        receive = self._raw_receive or self.websocket.receive
         while True:
-            message = await self.websocket.receive()
+            message = await receive()
             self.heard = now = time.monotonic()
             config = self.gw.config
             if message["type"] == "websocket.disconnect":
+                self.websocket.client_state = WebSocketState.DISCONNECTED
                 return
             text = message.get("text")
             if text is not None and len(text) > config.max_frame_bytes:
