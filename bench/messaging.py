@@ -427,8 +427,16 @@ def _load_process(
         raise
 
 
-def drive(url: str, seats: Sequence[Seat], ceiling: bool, options: Options) -> dict[str, Any]:
-    """Run both phases from `--client-processes` processes; the merged figures."""
+def drive(
+    url: str,
+    seats: Sequence[Seat],
+    ceiling: bool,
+    options: Options,
+    server_url: str | None = None,
+) -> dict[str, Any]:
+    """Run both phases from `--client-processes` processes; the merged figures. With
+    `server_url` (a Casebook server), also the server's garbage-collector pauses during the
+    fixed-rate phase (`gc_pauses`)."""
     processes = max(1, options.client_processes)
     context = mp.get_context("spawn")
     barrier = context.Barrier(processes + 1)
@@ -446,15 +454,51 @@ def drive(url: str, seats: Sequence[Seat], ceiling: bool, options: Options) -> d
     opened = time.monotonic()
     barrier.wait(timeout=600)
     progress(f"  {len(seats):,} sockets ready in {time.monotonic() - opened:.1f} s; saturating …")
+    pauses_before = gc_pauses(server_url) if server_url else None
     barrier.wait(timeout=600)
     progress(f"  sending {options.rate:,} messages/s for {options.duration:g} s …")
     parts = [results.get(timeout=options.duration * 4 + 120) for _ in workers]
     failed = [p["error"] for p in parts if "error" in p]
     if failed:
         raise RuntimeError(f"a load process failed: {failed[0]}")
+    merged = _merge(parts)
+    if server_url and pauses_before is not None:
+        after = gc_pauses(server_url)
+        merged["fixed"]["gc_pauses"] = {
+            generation: [round(a - b, 3) for a, b in zip(after[generation], before, strict=True)]
+            for generation, before in pauses_before.items()
+        }
     for worker in workers:
         worker.join(timeout=30)
-    return _merge(parts)
+    return merged
+
+
+def gc_pauses(server_url: str) -> dict[str, list[float]]:
+    """The server's garbage-collector pauses so far, from its /metrics
+    (`casebook_gc_pause_seconds`): per generation, [collections, seconds in all, collections
+    over the p99 target]."""
+    from urllib.request import urlopen
+
+    from prometheus_client.parser import text_string_to_metric_families
+
+    with urlopen(f"{server_url}/metrics", timeout=30) as response:
+        text = response.read().decode()
+    target = f"{TARGET_P99_MS / 1000:g}"  # a bucket bound of the histogram: "0.15"
+    counts: dict[str, float] = {}
+    sums: dict[str, float] = {}
+    within: dict[str, float] = {}
+    for family in text_string_to_metric_families(text):
+        if family.name != "casebook_gc_pause_seconds":
+            continue
+        for sample in family.samples:
+            generation = sample.labels["generation"]
+            if sample.name.endswith("_count"):
+                counts[generation] = sample.value
+            elif sample.name.endswith("_sum"):
+                sums[generation] = sample.value
+            elif sample.name.endswith("_bucket") and sample.labels.get("le") == target:
+                within[generation] = sample.value
+    return {g: [n, sums.get(g, 0.0), n - within.get(g, 0.0)] for g, n in counts.items()}
 
 
 def _merge(parts: list[dict[str, Any]]) -> dict[str, Any]:
@@ -554,13 +598,13 @@ def run_casebook(backend: str, options: Options) -> dict[str, Any]:
                 server=options.server,
             ) as server:
                 seats = asyncio.run(seed(database_url, secret, options))
-                return drive(_ws_url(server.url), seats, False, options)
+                return drive(_ws_url(server.url), seats, False, options, server.url)
         finally:
             servers.stop()
     with CasebookServer([SLUG], env=env, cpus=options.server_cpus, server=options.server) as server:
         database_url = f"sqlite+aiosqlite:///{server.var_dir / 'casebook.db'}"
         seats = asyncio.run(seed(database_url, secret, options))
-        return drive(_ws_url(server.url), seats, False, options)
+        return drive(_ws_url(server.url), seats, False, options, server.url)
 
 
 def _ws_url(base: str) -> str:
@@ -601,6 +645,22 @@ def report(options: Options, results: dict[str, dict[str, Any]]) -> str:
             + (f" ({closed:,} sockets closed)" if (closed := fixed["sockets_closed"]) else "")
             + " |"
         )
+    pauses = {n: r["fixed"]["gc_pauses"] for n, r in results.items() if r["fixed"].get("gc_pauses")}
+    if pauses:
+        lines += [
+            "",
+            "The server's garbage-collector pauses during the fixed-rate phase (every coroutine "
+            f"stops for each; over {TARGET_P99_MS:g} ms is over the p99 target):",
+            "",
+        ]
+        names = {"0": "young", "1": "middle", "2": "full"}
+        for name, by_generation in pauses.items():
+            parts = [
+                f"{int(count)} {names.get(generation, generation)} ({seconds * 1000:,.0f} ms in "
+                f"all, {int(over)} over {TARGET_P99_MS:g} ms)"
+                for generation, (count, seconds, over) in sorted(by_generation.items())
+            ]
+            lines.append(f"- {name}: " + ", ".join(parts))
     lines += ["", "Nodes the seeds' average rates need at the measured saturated rate:", ""]
     for name, result in results.items():
         if name == "ceiling":

@@ -26,7 +26,7 @@ from casebook.platform.errors import install_problem_handlers
 from casebook.platform.health import router as health_router
 from casebook.platform.idempotency import install_idempotency, register_purge_job, schedule_purge
 from casebook.platform.logging import RequestIdMiddleware, configure_logging
-from casebook.platform.metrics import MetricsMiddleware, fold_all
+from casebook.platform.metrics import MetricsMiddleware, fold_all, record_gc_pauses
 from casebook.platform.metrics import router as metrics_router
 from casebook.platform.registry import RAW_RECEIVE, RAW_SEND, FastPath, System, select
 from casebook.platform.settings import Settings
@@ -204,11 +204,15 @@ def tune_gc(young_threshold: int) -> None:
     messages/s saturated, p99 at 1,000 messages/s 816 → 219 ms. Costs up to `young_threshold`
     uncollected cyclic garbage objects between collections; reference counting still frees
     the rest at once.
+
+    Every collection's pause is timed from then on (`casebook_gc_pause_seconds` at /metrics):
+    with 10,000 chat sockets the middle generation's collections still take 0.2 to 0.3 s.
     """
     global _gc_tuned
     if _gc_tuned:
         return
     _gc_tuned = True
+    record_gc_pauses()
     gc.collect()
     gc.freeze()
     _, middle, oldest = gc.get_threshold()

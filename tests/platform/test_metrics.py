@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import os
 import subprocess
 import sys
@@ -23,6 +24,7 @@ from casebook.platform.metrics import (
     AnswerSeries,
     MetricsMiddleware,
     fold_all,
+    record_gc_pauses,
 )
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -208,3 +210,27 @@ async def test_answer_series_fold_into_the_same_samples_as_observing_each_answer
     series.record("GET", route, 404, 0.002)
     fold_all()
     assert _requests(route, 404) == 1
+
+
+def test_every_garbage_collection_is_timed_by_generation() -> None:
+    """The server's collector pauses (`record_gc_pauses`, installed with `tune_gc`) show up in
+    the histogram of their generation, with a sum and cumulative buckets."""
+    pauses = record_gc_pauses()
+    assert record_gc_pauses() is pauses  # idempotent: one hook, one collector
+
+    def sample(name: str, generation: int, **labels: str) -> float:
+        value = REGISTRY.get_sample_value(
+            f"casebook_gc_pause_seconds_{name}", {"generation": str(generation), **labels}
+        )
+        return value or 0.0
+
+    before = [sample("count", g) for g in range(3)]
+    gc.collect(0)
+    gc.collect(2)
+    gc.collect(2)
+    after = [sample("count", g) for g in range(3)]
+    assert after[0] - before[0] >= 1 and after[2] - before[2] >= 2
+    assert sample("sum", 2) > 0
+    # Cumulative buckets: +Inf holds every pause of the generation, and none holds more.
+    assert sample("bucket", 2, le="+Inf") == after[2]
+    assert sample("bucket", 2, le="0.001") <= sample("bucket", 2, le="0.1") <= after[2]

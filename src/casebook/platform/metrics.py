@@ -21,10 +21,13 @@ worker — aggregates all of them. Clear the directory between runs of the serve
 from __future__ import annotations
 
 import asyncio
+import gc
 import math
 import time
 import weakref
 from bisect import bisect_left
+from collections.abc import Iterator
+from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
@@ -37,6 +40,8 @@ from prometheus_client import (
     generate_latest,
     multiprocess,
 )
+from prometheus_client.metrics_core import HistogramMetricFamily
+from prometheus_client.registry import Collector
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from casebook.platform.settings import Settings
@@ -194,6 +199,67 @@ class MetricsMiddleware:
         if method not in _METHODS:
             method = "OTHER"
         self._series.record(method, route_template(scope, root_path), status, seconds)
+
+
+GC_PAUSE_BUCKETS = (0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.15, 0.25, 0.5, 1.0, 2.5)
+"""Upper bounds of `casebook_gc_pause_seconds`; 0.15 is the chat benchmark's p99 target."""
+
+
+class GcPauses(Collector):
+    """How long each collection of the cyclic garbage collector stopped the process, by
+    generation: the histogram `casebook_gc_pause_seconds`.
+
+    A collection stops every coroutine of the process until it ends; with thousands of sockets
+    open a young collection can take hundreds of milliseconds, and a server's tail latency is
+    then its collector's pauses. The `gc.callbacks` hook only records into plain lists (no
+    lock: it may run inside any allocation, in any thread, even while this process renders
+    /metrics); the collector reads them at scrape time. O(log buckets) a collection.
+    Per process: not aggregated across workers in multiprocess mode.
+    """
+
+    def __init__(self) -> None:
+        self._started = 0.0
+        self._cells = [[0.0] * (len(GC_PAUSE_BUCKETS) + 2) for _ in range(3)]
+        """Per generation: a count per bucket (and one past the last bound), then the sum."""
+
+    def hook(self, phase: str, info: dict[str, Any]) -> None:
+        if phase == "start":
+            self._started = time.perf_counter()
+            return
+        seconds = time.perf_counter() - self._started
+        cells = self._cells[info["generation"]]
+        cells[bisect_left(GC_PAUSE_BUCKETS, seconds)] += 1
+        cells[-1] += seconds
+
+    def collect(self) -> Iterator[HistogramMetricFamily]:
+        family = HistogramMetricFamily(
+            "casebook_gc_pause_seconds",
+            "Pauses of the cyclic garbage collector, by generation (0 youngest, 2 full).",
+            labels=["generation"],
+        )
+        bounds = [*(str(b) for b in GC_PAUSE_BUCKETS), "+Inf"]
+        for generation, cells in enumerate(self._cells):
+            snapshot = list(cells)
+            cumulative, buckets = 0.0, []
+            for bound, hits in zip(bounds, snapshot[:-1], strict=True):
+                cumulative += hits
+                buckets.append((bound, cumulative))
+            family.add_metric([str(generation)], buckets, snapshot[-1])
+        yield family
+
+
+_gc_pauses: GcPauses | None = None
+
+
+def record_gc_pauses() -> GcPauses:
+    """Time every garbage collection of this process from now on and serve the histogram at
+    /metrics (`casebook serve` calls it with `app.tune_gc`); idempotent."""
+    global _gc_pauses
+    if _gc_pauses is None:
+        _gc_pauses = GcPauses()
+        gc.callbacks.append(_gc_pauses.hook)
+        REGISTRY.register(_gc_pauses)
+    return _gc_pauses
 
 
 def render_metrics(settings: Settings) -> bytes:
