@@ -568,8 +568,12 @@ class Connection:
         self.device_id = device_id
         self.system = gw.system
         self.user_channel = events.user_channel(gw.system, user_id)
-        self.queue: asyncio.Queue[tuple[dict[str, Any], str]] = asyncio.Queue(gw.config.queue_size)
-        """(event, its JSON text as published: the frame when passed through unchanged)."""
+        self.queue: collections.deque[tuple[dict[str, Any], str]] = collections.deque()
+        """(event, its JSON text as published: the frame when passed through unchanged), at most
+        `queue_size` of them. A deque and one future while it is empty, not an asyncio.Queue:
+        each wait then makes a future and no coroutine — with 10,000 sockets these waits are
+        most of what outlives a young garbage collection."""
+        self._waiter: asyncio.Future[None] | None = None
         self.sent_seq: dict[int, int] = {}
         """conversation id → the highest seq this connection has delivered (or skipped)."""
         self._echoes: dict[int, set[int]] = {}
@@ -594,10 +598,11 @@ class Connection:
     def offer(self, channel: str, event: dict[str, Any], text: str) -> None:
         if self.too_slow is not None:
             return
-        try:
-            self.queue.put_nowait((event, text))
-        except asyncio.QueueFull:
+        if len(self.queue) >= self.gw.config.queue_size:
             self.too_slow = f"more than {self.gw.config.queue_size} events behind"
+            return
+        self.queue.append((event, text))
+        self._wake()
 
     def fell_behind(self, channel: str) -> None:
         if channel == self.user_channel:
@@ -608,8 +613,9 @@ class Connection:
         self.offer(channel, {"type": "_resync", "conversation_id": str(conversation_id)}, "")
 
     def _wake(self) -> None:
-        with contextlib.suppress(asyncio.QueueFull):
-            self.queue.put_nowait(({"type": "_wake"}, ""))
+        waiter = self._waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
 
     def _check_pace(self) -> None:
         if self.too_slow is not None:
@@ -765,10 +771,17 @@ class Connection:
         for entry in pending:
             await self._fill(entry.conversation_id, entry.after_seq, entry.last_seq)
         await self.emit({"type": "resumed", "conversations": len(pending)})
+        queue = self.queue
         while True:
             self._check_pace()
-            event, text = await self.queue.get()
-            self._check_pace()
+            if not queue:
+                self._waiter = asyncio.get_running_loop().create_future()
+                try:
+                    await self._waiter
+                finally:
+                    self._waiter = None
+                continue
+            event, text = queue.popleft()
             await self._route(event, text)
 
     async def _route(self, event: dict[str, Any], text: str) -> None:
@@ -779,8 +792,6 @@ class Connection:
             await self._on_message(event, text)
         elif kind == "_resync":
             await self._resync(int(event["conversation_id"]))
-        elif kind == "_wake":
-            return
         elif kind == "typing":
             if (
                 event.get("user_id") != str(self.user_id)
