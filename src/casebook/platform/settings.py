@@ -32,8 +32,9 @@ class Settings(BaseSettings):
     tune_gc: bool = False
     """Tune the cyclic garbage collector for a long-running server (`app.tune_gc`): set by
     `casebook serve`; off in tests and tools, which start many short-lived apps."""
-    gc_young_threshold: int = Field(50_000, ge=700)
-    """With `tune_gc`: allocations between collections of the youngest generation."""
+    gc_young_threshold: int = Field(200_000, ge=700)
+    """With `tune_gc`: allocations between collections of the youngest generation (net of
+    frees; see `app.tune_gc` for how the figure was chosen)."""
     auto_migrate: bool | None = None
     """Migrate on start; unset means yes on SQLite (embedded) and no elsewhere."""
     demo_data: bool | None = None

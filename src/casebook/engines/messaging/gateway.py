@@ -781,8 +781,7 @@ class Connection:
                 finally:
                     self._waiter = None
                 continue
-            event, text = queue.popleft()
-            await self._route(event, text)
+            await self._route(*queue.popleft())  # no local keeps the event across the wait
 
     async def _route(self, event: dict[str, Any], text: str) -> None:
         """Act on one event off the hub; `text` is its JSON, sent as is when passed through
@@ -949,31 +948,40 @@ class Connection:
         while True:
             message = await receive()
             self.heard = now = time.monotonic()
-            config = self.gw.config
             if message["type"] == "websocket.disconnect":
                 self.websocket.client_state = WebSocketState.DISCONNECTED
                 return
             text = message.get("text")
-            if text is not None and len(text) > config.max_frame_bytes:
+            if text is not None and len(text) > self.gw.config.max_frame_bytes:
                 raise _Close(CloseCode.TOO_BIG, "frame too large")
-            frame = _decode_frame(text)
-            ref = frame.get("ref") if isinstance(frame, dict) else None
-            ref = ref if isinstance(ref, str) else None
-            # Every frame counts, malformed ones too: a flood of garbage is refused alike.
-            decision, self._tat = gcra(self._tat, now, config.frame_rate, 1)
-            try:
-                if not decision.allowed:
-                    raise TooManyRequests(decision.retry_after)
-                if isinstance(frame, Problem):
-                    raise frame
-                reply = await self._answer(frame)
-            except Problem as problem:
-                await self._refuse(ref, problem)
-                continue
-            if reply is not None:
-                if ref is not None:
-                    reply["ref"] = ref
-                await self.emit(reply)
+            # The frame is handled in a call of its own and nothing of it is kept here across
+            # the wait for the next one: with thousands of sockets, whatever each reader holds
+            # while it waits (the last frame, its reply, its rate decision) outlives young
+            # garbage collections, and every collection walks all of it.
+            del message
+            await self._on_frame(text, now)
+
+    async def _on_frame(self, text: str | None, now: float) -> None:
+        """Answer one client frame, read at `now` (or refuse it with an error frame)."""
+        config = self.gw.config
+        frame = _decode_frame(text)
+        ref = frame.get("ref") if isinstance(frame, dict) else None
+        ref = ref if isinstance(ref, str) else None
+        # Every frame counts, malformed ones too: a flood of garbage is refused alike.
+        decision, self._tat = gcra(self._tat, now, config.frame_rate, 1)
+        try:
+            if not decision.allowed:
+                raise TooManyRequests(decision.retry_after)
+            if isinstance(frame, Problem):
+                raise frame
+            reply = await self._answer(frame)
+        except Problem as problem:
+            await self._refuse(ref, problem)
+            return
+        if reply is not None:
+            if ref is not None:
+                reply["ref"] = ref
+            await self.emit(reply)
 
     async def _refuse(self, ref: str | None, problem: Problem) -> None:
         frame: dict[str, Any] = {"type": "error", "problem": problem.body()}
