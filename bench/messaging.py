@@ -454,8 +454,9 @@ def drive(
     opened = time.monotonic()
     barrier.wait(timeout=600)
     progress(f"  {len(seats):,} sockets ready in {time.monotonic() - opened:.1f} s; saturating …")
-    pauses_before = gc_pauses(server_url) if server_url else None
     barrier.wait(timeout=600)
+    # The fixed-rate phase starts now (the load processes passed the same barrier).
+    pauses_before = gc_pauses(server_url) if server_url else None
     progress(f"  sending {options.rate:,} messages/s for {options.duration:g} s …")
     parts = [results.get(timeout=options.duration * 4 + 120) for _ in workers]
     failed = [p["error"] for p in parts if "error" in p]

@@ -207,12 +207,13 @@ def tune_gc(young_threshold: int) -> None:
 
     The default, 200,000, comes from 10,000 chat sockets: a collection walks every object of
     its generations that is still alive, and each socket keeps about 20 waiting for its next
-    frame (its reader's and writer's pending awaits, the server's keepalive timer), so a young
-    collection took 80 to 100 ms at 50,000 (about 160 ms at 200,000) and at 50,000 one came
-    every 2 to 3 s at 3,000 messages/s; the backlog of each pause then took far longer than
-    the pause to drain. At 3,000 messages/s on SQLite, in alternating runs: p99 316 ms at
-    50,000 (11 young collections in 30 s), 62 ms at 200,000 (one). Saturated throughput did
-    not change.
+    frame (its reader's and writer's pending awaits, the server's keepalive timer), so at a
+    fixed 3,000 messages/s a young collection took about 140 ms at 50,000 (about 160 ms at
+    200,000), one every ~10 s at 50,000, and the backlog of each pause took far longer than the
+    pause to drain. A higher threshold cannot make them shorter, only rarer. In alternating
+    runs (SQLite, 30 s saturated then 30 s at 3,000 messages/s): p99 316 ms at 50,000 (11
+    young collections over both phases), 62 ms at 200,000 (one). Saturated throughput did not
+    change. See docs/engines/messaging.md, session 16.
 
     Every collection's pause is timed from then on (`casebook_gc_pause_seconds` at /metrics).
     """

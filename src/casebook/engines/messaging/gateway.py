@@ -571,8 +571,8 @@ class Connection:
         self.queue: collections.deque[tuple[dict[str, Any], str]] = collections.deque()
         """(event, its JSON text as published: the frame when passed through unchanged), at most
         `queue_size` of them. A deque and one future while it is empty, not an asyncio.Queue:
-        each wait then makes a future and no coroutine — with 10,000 sockets these waits are
-        most of what outlives a young garbage collection."""
+        each wait then makes a future and no coroutine. What each of 10,000 sockets keeps
+        waiting outlives young garbage collections, and each collection walks all of it."""
         self._waiter: asyncio.Future[None] | None = None
         self.sent_seq: dict[int, int] = {}
         """conversation id → the highest seq this connection has delivered (or skipped)."""
