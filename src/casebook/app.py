@@ -210,10 +210,11 @@ def tune_gc(young_threshold: int) -> None:
     frame (its reader's and writer's pending awaits, the server's keepalive timer), so at a
     fixed 3,000 messages/s a young collection took about 140 ms at 50,000 (about 160 ms at
     200,000), one every ~10 s at 50,000, and the backlog of each pause took far longer than the
-    pause to drain. A higher threshold cannot make them shorter, only rarer. In alternating
-    runs (SQLite, 30 s saturated then 30 s at 3,000 messages/s): p99 316 ms at 50,000 (11
-    young collections over both phases), 62 ms at 200,000 (one). Saturated throughput did not
-    change. See docs/engines/messaging.md, session 16.
+    pause to drain. A higher threshold cannot make them shorter, only rarer: in 90 s at a
+    fixed 3,000 messages/s on SQLite, 6 young collections (694 ms of pauses in all) at 50,000
+    against 1 (147 ms) at 200,000. p99 did not follow in those two runs (260 and 452 ms): at
+    that length other stalls set it. Saturated throughput did not change. See
+    docs/engines/messaging.md, session 16.
 
     Every collection's pause is timed from then on (`casebook_gc_pause_seconds` at /metrics).
     """
