@@ -23,6 +23,10 @@ acked on a one-second tick that every socket started at the same moment, so 10,0
 in the same few milliseconds each second and the server's latency showed that burst, which no
 population of phones produces.
 
+The load processes' garbage collector is off while they measure (collected and frozen between
+the phases): with 5,000 sockets each, their full collections paused them for 340-670 ms every
+~15 s, and every such pause was reported as send-to-receive latency of the server.
+
 The server is pinned to CPU 0 and the load processes to CPU 1 (`--cpus`), so neither steals the
 other's core; Casebook runs one worker, like the ceiling's one process, so the ratio compares one
 core with one core. Figures go to bench/results/messaging-<date>.md and .json.
@@ -35,6 +39,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import multiprocessing as mp
 import os
 import random
@@ -353,6 +358,11 @@ async def _load(
     connections = [c.connection for c in clients]
     readers = [asyncio.create_task(c.read(measuring)) for c in clients]
     ackers = beats
+    # The load process must not pause: with 5,000 sockets its full collections took 340-670 ms
+    # every ~15 s, and each one showed as that much send-to-receive latency (the messages sent
+    # late by the open loop, the deliveries read late). So its collector is off while it
+    # measures; what cyclic garbage the phases leave is collected between them, unmeasured.
+    collected = _pause_collector()
     await asyncio.to_thread(barrier.wait)
 
     # Saturation: closed loop, one message in flight per socket.
@@ -368,6 +378,7 @@ async def _load(
     elapsed = time.monotonic() - started
     saturation = {"sent": stats.sent, "delivered": stats.delivered, "seconds": elapsed}
     await asyncio.sleep(2.0)  # let in-flight deliveries land before the next phase
+    collected += _pause_collector()
     await asyncio.to_thread(barrier.wait)
 
     # Fixed rate: open loop, `share` messages a second from this process.
@@ -392,6 +403,8 @@ async def _load(
     elapsed = time.monotonic() - started
     await asyncio.sleep(2.0)
     measuring[0] = False
+    collected += gc.collect()
+    gc.enable()
     fixed = {
         "sent": stats.sent,
         "delivered": stats.delivered,
@@ -405,8 +418,18 @@ async def _load(
         task.cancel()
     # The figures first: closing thousands of sockets of a server still digging out of a backlog
     # waits for each close handshake, which once outlasted the parent's patience.
-    results.put({"saturation": saturation, "fixed": fixed})
+    results.put({"saturation": saturation, "fixed": fixed, "client_garbage": collected})
     await asyncio.gather(*(connection.close() for connection in connections))
+
+
+def _pause_collector() -> int:
+    """Collect now, freeze what survives (later collections skip it) and stop the collector
+    until the next call or the end of the run; returns the objects collected."""
+    gc.enable()
+    collected = gc.collect()
+    gc.freeze()
+    gc.disable()
+    return collected
 
 
 def _load_process(
@@ -534,6 +557,7 @@ def _merge(parts: list[dict[str, Any]]) -> dict[str, Any]:
             "mean_ms": round(statistics.fmean(latencies), 1) if latencies else None,
             "samples": len(latencies),
         },
+        "client_garbage_objects": sum(p.get("client_garbage", 0) for p in parts),
     }
 
 
@@ -662,6 +686,15 @@ def report(options: Options, results: dict[str, dict[str, Any]]) -> str:
                 for generation, (count, seconds, over) in sorted(by_generation.items())
             ]
             lines.append(f"- {name}: " + ", ".join(parts))
+    garbage = ", ".join(
+        f"{name} {result.get('client_garbage_objects', 0):,}" for name, result in results.items()
+    )
+    lines += [
+        "",
+        "The load processes' garbage collector is off while they measure (its full collections "
+        "paused them for 340-670 ms, which showed as latency); the cyclic garbage they left, "
+        f"collected between the phases, in objects: {garbage}.",
+    ]
     lines += ["", "Nodes the seeds' average rates need at the measured saturated rate:", ""]
     for name, result in results.items():
         if name == "ceiling":
