@@ -648,9 +648,9 @@ def report(options: Options, results: dict[str, dict[str, Any]]) -> str:
         f"Machine: {record.machine()}  ",
         f"Commit: {record.git_commit(REPO)}  ",
         f"{options.connections:,} WebSocket connections in groups of {options.group_size}; "
-        f"{options.client_processes} load processes on CPU {options.client_cpus}, server on "
-        f"CPU {options.server_cpus}; fixed rate {options.rate:,} messages/s for "
-        f"{options.duration:g} s.",
+        f"{options.client_processes} load processes on CPU {options.client_cpus}, server "
+        f"({options.server}, one worker) on CPU {options.server_cpus}; fixed rate "
+        f"{options.rate:,} messages/s for {options.duration:g} s.",
         "",
         "| target | saturated: messages/s | deliveries/s | vs ceiling | fixed rate: sent/s "
         "| delivered/s | p50 ms | p95 ms | p99 ms | errors |",

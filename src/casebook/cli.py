@@ -132,6 +132,11 @@ def serve(
             workers=workers,
             log_level=settings.log_level.lower(),
             access_log=False,
+            # No protocol pings from the server: the sockets that need liveness keep their own
+            # (the chat gateway's heartbeat and idle sweep; the streams' ping frames), as they
+            # must under granian, which sends none. uvicorn's every 20 s per socket were 1,000
+            # frames a second with 10,000 chat sockets, and a timer each kept alive between them.
+            ws_ping_interval=None,
         )
         return
     from granian.constants import Interfaces, Loops
