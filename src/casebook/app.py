@@ -212,9 +212,11 @@ def tune_gc(young_threshold: int) -> None:
     200,000), one every ~10 s at 50,000, and the backlog of each pause took far longer than the
     pause to drain. A higher threshold cannot make them shorter, only rarer: in 90 s at a
     fixed 3,000 messages/s on SQLite, 6 young collections (694 ms of pauses in all) at 50,000
-    against 1 (147 ms) at 200,000. p99 did not follow in those two runs (260 and 452 ms): at
-    that length other stalls set it. Saturated throughput did not change. See
-    docs/engines/messaging.md, session 16.
+    against 1 (147 ms) at 200,000. (p99 did not follow in those two runs, 260 and 452 ms: the
+    benchmark's own load processes paused for their full collections, found and fixed in
+    session 17.) 1,000,000 was tried and not kept: during a burst of 10,000 connects, when
+    nearly every young object survives, its young collections took 390-475 ms against 60-120
+    ms. Saturated throughput did not change. See docs/engines/messaging.md, sessions 16-17.
 
     Every collection's pause is timed from then on (`casebook_gc_pause_seconds` at /metrics).
     """
