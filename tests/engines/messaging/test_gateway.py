@@ -679,6 +679,126 @@ async def test_a_socket_that_falls_behind_is_closed_and_resumes_from_its_cursor(
         await sender.close()
 
 
+async def test_live_events_are_written_at_once_and_queue_in_order_while_the_socket_is_paused(
+    ws_url: str,
+    platform: Platform,
+    alice: ChatUser,
+    bob: ChatUser,
+    conversation: Conversation,
+) -> None:
+    """Under uvicorn a live entry is written from inside the hub's offer: afterwards no task
+    of the socket waits for the next event. While its transport is paused for flow control the
+    events queue behind a drainer, and they arrive once it resumes, in seq order, none lost or
+    doubled; then events are written at once again."""
+    chat = await conversation(alice, "direct", [bob])
+    receiver = await connect(ws_url, bob)
+    await messages_until_resumed(receiver)
+    (connection,) = [c for c in gateway_of(platform).connections if c.user_id == bob.user_id]
+    assert connection._direct is not None and connection._pushed is not None
+    sender = await connect(ws_url, alice)
+    try:
+        await sender.send_message(chat["id"], "first")
+        assert [e["seq"] for e in await collect(receiver, 1)] == [1]
+        assert connection._drainer is None and not connection.queue
+        protocol: Any = getattr(connection._raw_send, "__self__", None)
+        protocol.writable.clear()  # what uvicorn does when the transport's buffer is full
+        for n in range(3):
+            await sender.send_message(chat["id"], f"paused {n}")
+        assert connection._drainer is not None
+        assert len(connection.queue) == 2  # the first is in the drainer's hands, waiting
+        protocol.writable.set()
+        assert [e["seq"] for e in await collect(receiver, 3)] == [2, 3, 4]
+        await sender.send_message(chat["id"], "last")
+        assert [e["seq"] for e in await collect(receiver, 1)] == [5]
+        assert connection._drainer is None and not connection.queue
+        assert connection.sent_seq[int(chat["id"])] == 5
+    finally:
+        await sender.close()
+        await receiver.close()
+
+
+async def _raw_session(ws_url: str, user: ChatUser) -> Any:
+    """A raw socket past hello and resume (frames as sent, answers as they come)."""
+    raw = await raw_connect(ws_url, proxy=None)
+    hello = {"type": "hello", "token": user.token, "device_id": str(user.device_id)}
+    await raw.send(orjson.dumps(hello).decode())
+    async with asyncio.timeout(5):
+        while orjson.loads(await raw.recv())["type"] != "resumed":
+            pass
+    return raw
+
+
+async def test_frames_sent_back_to_back_are_answered_in_order_and_reading_resumes(
+    ws_url: str,
+    platform: Platform,
+    alice: ChatUser,
+    bob: ChatUser,
+    conversation: Conversation,
+) -> None:
+    """Under uvicorn a socket's frames are pushed to the gateway as they arrive. Frames behind
+    one still being answered wait their turn; past `INBOX_PAUSE` of them reading pauses, and
+    resumes once they are answered. Every frame is answered, in the order sent."""
+    chat = await conversation(alice, "group", [bob])
+    raw = await _raw_session(ws_url, alice)
+    (connection,) = [c for c in gateway_of(platform).connections if c.user_id == alice.user_id]
+    pushed = connection._pushed
+    assert pushed is not None
+    count = gateway_module.INBOX_PAUSE + 16
+    try:
+        async with connection._write_lock:  # the first answer cannot be written yet
+            for n in range(count):
+                frame = {
+                    "type": "send",
+                    "conversation_id": chat["id"],
+                    "client_id": f"b{n}",
+                    "body": f"back to back {n}",
+                    "ref": f"r{n}",
+                }
+                await raw.send(orjson.dumps(frame).decode())
+            async with asyncio.timeout(5):
+                while len(connection._inbox) < gateway_module.INBOX_PAUSE:
+                    await asyncio.sleep(0.01)
+            assert pushed.paused
+        answers = []
+        async with asyncio.timeout(10):
+            while len(answers) < count:
+                answers.append(orjson.loads(await raw.recv()))
+        assert [a["ref"] for a in answers] == [f"r{n}" for n in range(count)]
+        assert [a["seq"] for a in answers] == list(range(1, count + 1))
+        assert not pushed.paused and connection._handler is None and not connection._inbox
+    finally:
+        await raw.close()
+
+
+async def test_acks_without_a_ref_are_counted_against_the_frame_rate(
+    ws_url: str,
+    platform: Platform,
+    alice: ChatUser,
+    bob: ChatUser,
+    conversation: Conversation,
+    send_text: SendText,
+) -> None:
+    """The acks a socket takes at once (no answer wanted) count against its frame rate like
+    every other frame; beyond it they are refused with a 429 error frame and move nothing."""
+    chat = await conversation(alice, "direct", [bob])
+    assert (await send_text(bob, chat["id"], "one")).status_code == 201
+    reconfigure(platform, frame_rate=RateLimit(rate=0.1, burst=2))
+    raw = await _raw_session(ws_url, alice)
+    try:
+        for _ in range(6):
+            ack = {"type": "ack", "conversation_id": chat["id"], "seq": 1}
+            await raw.send(orjson.dumps(ack).decode())
+        errors = []
+        async with asyncio.timeout(5):
+            while len(errors) < 3:
+                frame = orjson.loads(await raw.recv())
+                if frame["type"] == "error":
+                    errors.append(frame["problem"]["status"])
+        assert errors == [429, 429, 429]
+    finally:
+        await raw.close()
+
+
 async def test_shutdown_closes_sockets_with_going_away(
     ws_url: str, platform: Platform, alice: ChatUser
 ) -> None:

@@ -112,7 +112,7 @@ from fastapi import APIRouter, WebSocket
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
 from sqlalchemy import select
 from sqlalchemy.exc import TimeoutError as PoolTimeout
-from starlette.types import Receive, Send
+from starlette.types import Message, Receive, Send
 from starlette.websockets import WebSocketDisconnect, WebSocketState
 
 from casebook.engines.messaging import calls, events, runtime, service
@@ -134,6 +134,7 @@ from casebook.platform.context import Platform
 from casebook.platform.errors import InvalidInput, Problem, TooManyRequests, Unauthorized
 from casebook.platform.ratelimit import RateLimit, gcra
 from casebook.platform.registry import RAW_RECEIVE, RAW_SEND
+from casebook.platform.wsdirect import DirectWriter, PushedReceive, direct_writer, push_receive
 
 log = structlog.get_logger("casebook.messaging.gateway")
 
@@ -556,10 +557,33 @@ def _decode_frame(text: str | None) -> dict[str, Any] | Problem:
     return frame
 
 
+INBOX_PAUSE = 64
+"""Client frames waiting for their turn on a pushed socket before reading from it pauses."""
+
+_ROUTED = frozenset({"message", "_resync", "typing", "joined", "left", "device", "call", "members"})
+"""Event kinds `Connection._route` acts on; every other kind is passed on to the client as is."""
+
+
 class Connection:
-    """One authenticated socket: what it has been sent per conversation, and its two tasks —
-    `_deliver` (resume, then live events from the hub, in order) and `_read_frames` (client
-    frames, each answered in turn). Both write through one lock, so frames never interleave."""
+    """One authenticated socket: what it has been sent per conversation, its client frames
+    (each answered in turn) and the delivery of the hub's events.
+
+    Client frames: under uvicorn they are pushed (wsdirect.push_receive) into `_received` as
+    the server parses them. An ack that wants no answer, the commonest frame, is taken there
+    and then; any other frame gets a task (`_handle`) that answers it and then the frames that
+    arrived meanwhile (`_inbox`), in order. So no socket keeps a reader waiting for its next
+    frame. Other servers: a reader task (`_read_frames`) awaits ASGI `receive()`.
+
+    Delivery writes an event at once, from inside the hub's `offer`, when nothing is queued
+    before it and it needs no wait: the next entry of a conversation, the passed-on kinds
+    (receipts, presence…), typing. The rest (a gap to fill from the database, a join, an entry
+    this device sent, a socket under flow control) queue, and a drainer task (`_drain`, which
+    first does the resume) routes the queue in order, then ends; until it has, later events
+    queue behind. So with 10,000 sockets no task waits per socket for its next event: each wait
+    made a future that young garbage collections walked (the session-18 census: ~20 objects per
+    waiting socket, 200,000 in all), and each event a task switch. Frames never interleave: the
+    async writers hold one lock, and the immediate ones are whole frames written while no one
+    holds it."""
 
     def __init__(self, gw: Gateway, websocket: WebSocket, user_id: int, device_id: int) -> None:
         self.gw = gw
@@ -569,11 +593,22 @@ class Connection:
         self.system = gw.system
         self.user_channel = events.user_channel(gw.system, user_id)
         self.queue: collections.deque[tuple[dict[str, Any], str]] = collections.deque()
-        """(event, its JSON text as published: the frame when passed through unchanged), at most
-        `queue_size` of them. A deque and one future while it is empty, not an asyncio.Queue:
-        each wait then makes a future and no coroutine. What each of 10,000 sockets keeps
-        waiting outlives young garbage collections, and each collection walks all of it."""
-        self._waiter: asyncio.Future[None] | None = None
+        """(event, its JSON text as published: the frame when passed through unchanged) waiting
+        for the drainer, at most `queue_size` of them."""
+        self._drainer: asyncio.Task[None] | None = None
+        """The task routing `queue` (and, first, resuming); None when nothing is queued."""
+        self._reader: asyncio.Task[None] | None = None
+        """`_read_frames`, or for a pushed socket `_await_end`: its end ends the connection."""
+        self._pushed: PushedReceive | None = None
+        self._ending: asyncio.Future[None] | None = None
+        """A pushed socket's end: None when the client left, a `_Close` (or a failure)."""
+        self._handler: asyncio.Task[None] | None = None
+        """The task answering a pushed socket's frames, while there are any to answer."""
+        self._inbox: collections.deque[tuple[str | None, float]] = collections.deque()
+        """A pushed socket's frames waiting for `_handler`: (text, when read)."""
+        self._failure: BaseException | None = None
+        """Why delivery ended the connection (a `_Close`, the client gone, a bug)."""
+        self._device_text = str(device_id)
         self.sent_seq: dict[int, int] = {}
         """conversation id → the highest seq this connection has delivered (or skipped)."""
         self._echoes: dict[int, set[int]] = {}
@@ -583,10 +618,12 @@ class Connection:
         self.too_slow: str | None = None
         self._write_lock = asyncio.Lock()
         self._raw_send: Send | None = websocket.scope.get(RAW_SEND)
+        self._direct: DirectWriter | None = direct_writer(self._raw_send)
+        """Writes a frame at once when the server allows it (uvicorn); see wsdirect.py."""
+        self._loop = asyncio.get_running_loop()
         self._raw_receive: Receive | None = websocket.scope.get(RAW_RECEIVE)
         self._typing_published: dict[int, float] = {}
         self._tat = 0.0
-        self._tasks: list[asyncio.Task[None]] = []
         self._close_with: _Close | None = None
         self.finished = asyncio.Event()
         self.heard: float | None = None
@@ -596,26 +633,65 @@ class Connection:
     # The hub's side (never blocks) -------------------------------------------------------------
 
     def offer(self, channel: str, event: dict[str, Any], text: str) -> None:
-        if self.too_slow is not None:
+        if self.too_slow is not None or self._failure is not None:
             return
+        if not self.queue and self._drainer is None and self._reader is not None:
+            try:
+                if self._route_now(event, text):
+                    return
+            except Exception:  # never into the publisher; the drainer reports it
+                log.exception("immediate delivery failed", event_type=event.get("type"))
         if len(self.queue) >= self.gw.config.queue_size:
             self.too_slow = f"more than {self.gw.config.queue_size} events behind"
-            return
-        self.queue.append((event, text))
-        self._wake()
+        else:
+            self.queue.append((event, text))
+        self._drain_soon()
 
     def fell_behind(self, channel: str) -> None:
         if channel == self.user_channel:
             self.too_slow = "events for this user were lost"
-            self._wake()
+            self._drain_soon()
             return
         conversation_id = int(channel.rsplit(":", 1)[1])
         self.offer(channel, {"type": "_resync", "conversation_id": str(conversation_id)}, "")
 
-    def _wake(self) -> None:
-        waiter = self._waiter
-        if waiter is not None and not waiter.done():
-            waiter.set_result(None)
+    def _drain_soon(self) -> None:
+        if self._drainer is None and self._failure is None and self._reader is not None:
+            self._drainer = self._loop.create_task(self._drain(None), name="ws-deliver")
+
+    def _route_now(self, event: dict[str, Any], text: str) -> bool:
+        """Deliver `event` now if that needs no wait (see the class docstring): True when it
+        is done with (written, or not for this socket), False when it must queue."""
+        direct = self._direct
+        if direct is None or self._write_lock.locked():
+            return False
+        kind = event["type"]
+        if kind == "message":
+            if "envelopes" in event:
+                return False
+            conversation_id = int(event["conversation_id"])
+            seq = int(event["seq"])
+            last = self.sent_seq.get(conversation_id)
+            if last is None or seq <= last:
+                return True  # not watched here, or sent already (as `_on_message`)
+            if (
+                seq != last + 1
+                or conversation_id in self._echoes
+                # This device's own entry: its reader records the echo first, in the drainer's
+                # turn, so the socket that sent it does not get it again.
+                or event["message"].get("sender_device_id") == self._device_text
+                or not direct(text)
+            ):
+                return False
+            self.sent_seq[conversation_id] = seq
+            return True
+        if kind == "typing":
+            if not self._typing_for_me(event):
+                return True
+            return direct(text)
+        if kind in _ROUTED:
+            return False
+        return direct(text)
 
     def _check_pace(self) -> None:
         if self.too_slow is not None:
@@ -628,8 +704,12 @@ class Connection:
         await self.send(orjson.dumps(frame).decode())
 
     async def send(self, text: str) -> None:
-        """Send one frame already in JSON (the server's own send when the app passed it on:
-        data frames need none of the middlewares' send wrappers)."""
+        """Send one frame already in JSON: at once when no one is writing and the server
+        allows it, else through the server's own send when the app passed it on (data frames
+        need none of the middlewares' send wrappers)."""
+        direct = self._direct
+        if direct is not None and not self._write_lock.locked() and direct(text):
+            return
         async with self._write_lock:
             if self._raw_send is None:
                 await self.websocket.send_text(text)
@@ -639,8 +719,9 @@ class Connection:
     def shutdown(self, code: int, reason: str) -> None:
         """Ask the connection to close with `code` (from outside its tasks)."""
         self._close_with = _Close(code, reason)
-        for task in self._tasks:
-            task.cancel()
+        for task in (self._reader, self._drainer, self._handler):
+            if task is not None:
+                task.cancel()
 
     # Lifecycle ---------------------------------------------------------------------------------
 
@@ -676,17 +757,23 @@ class Connection:
                     return  # the client left before it was ready
                 if came_online:
                     await gw.presence.announce(self.user_id)
-            self._tasks = [
-                asyncio.create_task(self._read_frames(), name="ws-read"),
-                asyncio.create_task(self._deliver(pending), name="ws-deliver"),
-            ]
+            self._ending = self._loop.create_future()
+            self.heard = time.monotonic()
+            self._pushed = push_receive(self._raw_receive, self._received)
+            reader = self._reader = self._loop.create_task(
+                self._await_end() if self._pushed is not None else self._read_frames(),
+                name="ws-read",
+            )
+            # Resuming is the first drain: live events queue behind the missed entries.
+            self._drainer = self._loop.create_task(self._drain(pending), name="ws-deliver")
             if self._close_with is not None:  # shut down while subscribing
-                for task in self._tasks:
-                    task.cancel()
-            await asyncio.wait(self._tasks, return_when=asyncio.FIRST_COMPLETED)
-            for task in self._tasks:
-                task.cancel()
-            results = await asyncio.gather(*self._tasks, return_exceptions=True)
+                reader.cancel()
+            # The reader ends when the client leaves or a frame closes the socket; a failed
+            # delivery (`_drain`) or `shutdown` cancels it.
+            await asyncio.wait([reader])
+            results: list[BaseException | None] = [self._failure]
+            if not reader.cancelled():
+                results.append(reader.exception())
             for result in results:
                 if isinstance(result, _Close):
                     outcome = result
@@ -694,7 +781,15 @@ class Connection:
                 if isinstance(result, Exception) and not isinstance(result, _GONE):
                     log.error("socket task failed", exc_info=result)
                     outcome = _Close(CloseCode.INTERNAL, "internal error")
+                    break
         finally:
+            for task in (self._reader, self._drainer, self._handler):
+                if task is not None:
+                    task.cancel()
+            if self._ending is not None and not self._ending.done():
+                self._ending.cancel()
+            if self._failure is None:
+                self._failure = _Close(CloseCode.NORMAL, "closed")  # no more deliveries
             outcome = self._close_with or outcome
             if outcome is not None:
                 await self._close_socket(outcome.code, outcome.reason)
@@ -767,21 +862,28 @@ class Connection:
 
     # Delivery ----------------------------------------------------------------------------------
 
-    async def _deliver(self, pending: list[service.PendingConversation]) -> None:
-        for entry in pending:
-            await self._fill(entry.conversation_id, entry.after_seq, entry.last_seq)
-        await self.emit({"type": "resumed", "conversations": len(pending)})
-        queue = self.queue
-        while True:
-            self._check_pace()
-            if not queue:
-                self._waiter = asyncio.get_running_loop().create_future()
-                try:
-                    await self._waiter
-                finally:
-                    self._waiter = None
-                continue
-            await self._route(*queue.popleft())  # no local keeps the event across the wait
+    async def _drain(self, pending: list[service.PendingConversation] | None) -> None:
+        """Resume (`pending`, the first time), then route what is queued, in order; end when
+        the queue is empty. A failure ends the connection (its reader is cancelled)."""
+        try:
+            if pending is not None:
+                for entry in pending:
+                    await self._fill(entry.conversation_id, entry.after_seq, entry.last_seq)
+                await self.emit({"type": "resumed", "conversations": len(pending)})
+            queue = self.queue
+            while True:
+                self._check_pace()
+                if not queue:
+                    return  # no await since the check: nothing can have been queued meanwhile
+                await self._route(*queue.popleft())
+        except asyncio.CancelledError:
+            raise
+        except BaseException as failure:
+            self._failure = failure
+            if self._reader is not None:
+                self._reader.cancel()
+        finally:
+            self._drainer = None
 
     async def _route(self, event: dict[str, Any], text: str) -> None:
         """Act on one event off the hub; `text` is its JSON, sent as is when passed through
@@ -792,10 +894,7 @@ class Connection:
         elif kind == "_resync":
             await self._resync(int(event["conversation_id"]))
         elif kind == "typing":
-            if (
-                event.get("user_id") != str(self.user_id)
-                and event.get("expires_at", 0) > time.time() * 1000
-            ):
+            if self._typing_for_me(event):
                 await self.send(text)
         elif kind == "joined":
             await self._on_joined(int(event["conversation_id"]))
@@ -815,6 +914,13 @@ class Connection:
                 if event.get("role") and conversation_id in self.roles:
                     self.roles[conversation_id] = str(event["role"])
             await self.send(text)
+
+    def _typing_for_me(self, event: dict[str, Any]) -> bool:
+        """Someone else's typing, not expired yet."""
+        return (
+            event.get("user_id") != str(self.user_id)
+            and event.get("expires_at", 0) > time.time() * 1000
+        )
 
     async def _on_message(self, event: dict[str, Any], text: str) -> None:
         """Deliver a live log entry: drop what was already sent, fill a gap from the database
@@ -942,8 +1048,80 @@ class Connection:
 
     # Client frames -----------------------------------------------------------------------------
 
+    async def _await_end(self) -> None:
+        """The reader of a pushed socket: returns when the client left, or raises the `_Close`
+        (or failure) a frame brought."""
+        assert self._ending is not None
+        await self._ending
+
+    def _end(self, failure: BaseException | None) -> None:
+        ending = self._ending
+        if ending is not None and not ending.done():
+            if failure is None:
+                ending.set_result(None)
+            else:
+                ending.set_exception(failure)
+
+    def _received(self, message: Message) -> None:
+        """A message of a pushed socket, inside the server's `data_received` (never blocks)."""
+        if self._ending is None or self._ending.done():
+            return
+        self.heard = now = time.monotonic()
+        if message["type"] == "websocket.disconnect":
+            self.websocket.client_state = WebSocketState.DISCONNECTED
+            self._end(None)
+            return
+        text = message.get("text")
+        if text is not None and len(text) > self.gw.config.max_frame_bytes:
+            self._end(_Close(CloseCode.TOO_BIG, "frame too large"))
+            return
+        if self._handler is not None or self._inbox:
+            self._inbox.append((text, now))
+            if len(self._inbox) >= INBOX_PAUSE and self._pushed is not None:
+                self._pushed.pause()  # resumed once the handler has caught up
+            return
+        frame = _decode_frame(text)
+        if isinstance(frame, dict) and self._ack_now(frame, now):
+            return
+        self._handler = self._loop.create_task(self._handle(frame, now), name="ws-frame")
+
+    def _ack_now(self, frame: dict[str, Any], now: float) -> bool:
+        """Take an ack that wants no answer at once; False for any other frame, and for an ack
+        to refuse (its task then refuses it, counting it against the rate once)."""
+        if frame["type"] != "ack" or frame.get("ref") is not None:
+            return False
+        decision, tat = gcra(self._tat, now, self.gw.config.frame_rate, 1)
+        if not decision.allowed:
+            return False
+        try:
+            mark = _parse(_Mark, frame)
+        except InvalidFrame:
+            return False
+        if int(mark.conversation_id) not in self.roles:
+            return False
+        self._tat = tat
+        self._queue_ack(mark)
+        return True
+
+    async def _handle(self, frame: dict[str, Any] | Problem, now: float) -> None:
+        """Answer a pushed socket's `frame`, then the frames that arrived meanwhile, in order;
+        a failure (a `_Close`, the client gone) ends the connection."""
+        try:
+            await self._on_decoded(frame, now)
+            inbox = self._inbox
+            while inbox:
+                text, read_at = inbox.popleft()
+                await self._on_frame(text, read_at)
+            if self._pushed is not None:
+                self._pushed.resume()
+        except asyncio.CancelledError:
+            raise
+        except BaseException as failure:
+            self._end(failure)
+        finally:
+            self._handler = None
+
     async def _read_frames(self) -> None:
-        self.heard = time.monotonic()
         receive = self._raw_receive or self.websocket.receive
         while True:
             message = await receive()
@@ -963,8 +1141,10 @@ class Connection:
 
     async def _on_frame(self, text: str | None, now: float) -> None:
         """Answer one client frame, read at `now` (or refuse it with an error frame)."""
+        await self._on_decoded(_decode_frame(text), now)
+
+    async def _on_decoded(self, frame: dict[str, Any] | Problem, now: float) -> None:
         config = self.gw.config
-        frame = _decode_frame(text)
         ref = frame.get("ref") if isinstance(frame, dict) else None
         ref = ref if isinstance(ref, str) else None
         # Every frame counts, malformed ones too: a flood of garbage is refused alike.
@@ -1077,17 +1257,7 @@ class Connection:
             # the rest are committed in batches (see AckBatcher).
             if conversation_id not in self.roles:
                 raise ConversationNotFound("No such conversation among yours.")
-            # Never past what this socket has delivered (or handed over in `sent` answers, the
-            # socket's own entries that directly follow): a `sent` answer can overtake earlier
-            # entries still queued for this socket, and a cursor moved past those would lose
-            # them if the socket dropped before sending them.
-            delivered = self.sent_seq.get(conversation_id, 0)
-            echoes = self._echoes.get(conversation_id)
-            while echoes and delivered + 1 in echoes:
-                delivered += 1
-            seq = min(mark.seq, delivered)
-            item = service.Ack(self.user_id, self.device_id, conversation_id, seq)
-            done = self.gw.acks.add(item, wait=mark.ref is not None)
+            done = self._queue_ack(mark)
             if done is not None:
                 await done
             return
@@ -1096,6 +1266,22 @@ class Connection:
                 session, self.system, self.user_id, conversation_id, read_seq=mark.seq
             )
         await service.publish_all(self.gw.platform.bus, self.system, published)
+
+    def _queue_ack(self, mark: _Mark) -> asyncio.Future[None] | None:
+        """Hand an ack of one of the socket's conversations to the batcher; with a `ref`, the
+        future of its commit."""
+        conversation_id = int(mark.conversation_id)
+        # Never past what this socket has delivered (or handed over in `sent` answers, the
+        # socket's own entries that directly follow): a `sent` answer can overtake earlier
+        # entries still queued for this socket, and a cursor moved past those would lose them
+        # if the socket dropped before sending them.
+        delivered = self.sent_seq.get(conversation_id, 0)
+        echoes = self._echoes.get(conversation_id)
+        while echoes and delivered + 1 in echoes:
+            delivered += 1
+        seq = min(mark.seq, delivered)
+        item = service.Ack(self.user_id, self.device_id, conversation_id, seq)
+        return self.gw.acks.add(item, wait=mark.ref is not None)
 
     async def _typing(self, conversation_id: int) -> None:
         role = self.roles.get(conversation_id)
