@@ -755,9 +755,7 @@ async def test_frames_sent_back_to_back_are_answered_in_order_and_reading_resume
                     "ref": f"r{n}",
                 }
                 await raw.send(orjson.dumps(frame).decode())
-            async with asyncio.timeout(5):
-                while len(connection._inbox) < gateway_module.INBOX_PAUSE:
-                    await asyncio.sleep(0.01)
+            await eventually(lambda: len(connection._inbox) >= gateway_module.INBOX_PAUSE)
             assert pushed.paused
         answers = []
         async with asyncio.timeout(10):

@@ -345,15 +345,23 @@ class ReceiptOutbox:
     Receipts delay the ticks by at most `delay`, never the messages; a crash loses only held
     notifications (the marks are committed, and a client reads them again with the
     conversation). O(1) per mark to hold; one bus publish per addressee and window.
+
+    What is held is kept in objects the cyclic garbage collector does not track (strings, ints,
+    floats, dicts of them): with 10,000 sockets about 5,000 users have receipts held at any
+    moment, and as tuples (a key per mark, an entry per window) they were some 20,000 young
+    objects that each young collection walked.
     """
 
     def __init__(self, bus: Bus, system: str, delay: float) -> None:
         self.bus = bus
         self.system = system
         self.delay = delay
-        self._held: dict[int, dict[tuple[str, str], dict[str, Any]]] = {}
-        self._windows: collections.deque[tuple[float, int]] = collections.deque()
-        """(when the window closes, user id) in the order they opened: deadlines ascend."""
+        self._held: dict[int, dict[str, dict[str, Any]]] = {}
+        """user id → "<conversation id> <member id>" → the highest marks held."""
+        self._deadlines: collections.deque[float] = collections.deque()
+        """When each window closes, in the order they opened (ascending)."""
+        self._window_users: collections.deque[int] = collections.deque()
+        """Whose window each deadline closes, in the same order."""
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
 
@@ -377,10 +385,12 @@ class ReceiptOutbox:
             box = self._held.get(user_id)
             if box is None:
                 box = self._held[user_id] = {}
-                self._windows.append((now + self.delay, user_id))
+                self._deadlines.append(now + self.delay)
+                self._window_users.append(user_id)
                 self._wake.set()
             for mark in event["receipts"]:
-                key = (mark["conversation_id"], mark["user_id"])
+                # A space sorts before any digit, so these keys sort as the pairs would.
+                key = f"{mark['conversation_id']} {mark['user_id']}"
                 held = box.get(key)
                 if held is None:
                     box[key] = dict(mark)
@@ -391,16 +401,17 @@ class ReceiptOutbox:
 
     async def _run(self) -> None:
         while True:
-            if not self._windows:
+            if not self._deadlines:
                 self._wake.clear()
                 await self._wake.wait()
                 continue
-            wait = self._windows[0][0] - time.monotonic()
+            wait = self._deadlines[0] - time.monotonic()
             if wait > 0:
                 await asyncio.sleep(wait)
             now = time.monotonic()
-            while self._windows and self._windows[0][0] <= now:
-                await self._publish(self._windows.popleft()[1])
+            while self._deadlines and self._deadlines[0] <= now:
+                self._deadlines.popleft()
+                await self._publish(self._window_users.popleft())
 
     async def _publish(self, user_id: int) -> None:
         box = self._held.pop(user_id, None)
@@ -419,8 +430,9 @@ class ReceiptOutbox:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
             self._task = None
-        while self._windows:
-            await self._publish(self._windows.popleft()[1])
+        while self._deadlines:
+            self._deadlines.popleft()
+            await self._publish(self._window_users.popleft())
 
 
 class Gateway:
