@@ -206,8 +206,9 @@ def tune_gc(young_threshold: int) -> None:
     the rest at once.
 
     The default, 200,000, comes from 10,000 chat sockets: a collection walks every object of
-    its generations that is still alive, and each socket keeps about 20 waiting for its next
-    frame (its reader's and writer's pending awaits, the server's keepalive timer), so at a
+    its generations that is still alive, and each socket kept about 20 waiting for its next
+    frame (its reader's and writer's pending awaits, the server's keepalive timer; about 5
+    since session 18, the gateway's sockets having no task waiting: see wsdirect.py), so at a
     fixed 3,000 messages/s a young collection took about 140 ms at 50,000 (about 160 ms at
     200,000), one every ~10 s at 50,000, and the backlog of each pause took far longer than the
     pause to drain. A higher threshold cannot make them shorter, only rarer: in 90 s at a
