@@ -777,7 +777,7 @@ async def test_acks_without_a_ref_are_counted_against_the_frame_rate(
     send_text: SendText,
 ) -> None:
     """The acks a socket takes at once (no answer wanted) count against its frame rate like
-    every other frame; beyond it they are refused with a 429 error frame and move nothing."""
+    every other frame: beyond it they are refused, each with a 429 error frame."""
     chat = await conversation(alice, "direct", [bob])
     assert (await send_text(bob, chat["id"], "one")).status_code == 201
     reconfigure(platform, frame_rate=RateLimit(rate=0.1, burst=2))
