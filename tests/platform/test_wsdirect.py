@@ -11,7 +11,7 @@ import pytest
 from starlette.types import Receive, Scope, Send
 from websockets.asyncio.client import connect
 
-from casebook.platform.wsdirect import direct_writer
+from casebook.platform.wsdirect import direct_writer, push_receive
 from tests.servers import serve_in_loop
 
 
@@ -70,3 +70,59 @@ def test_a_method_of_another_class_gets_no_direct_writer() -> None:
             pass
 
     assert direct_writer(OtherServer().send) is None
+
+
+async def test_a_uvicorn_sockets_messages_are_pushed_in_order_and_reading_pauses() -> None:
+    """`push_receive` hands each message to the callback as uvicorn parses it, those queued
+    before it first; while paused nothing more is read, and on resume the rest arrives."""
+    pushed: list[Any] = []
+    state: dict[str, Any] = {}
+    ready = asyncio.Event()
+    got = asyncio.Event()
+
+    def deliver(message: Any) -> None:
+        pushed.append(message.get("text", message["type"]))
+        got.set()
+
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        await receive()  # websocket.connect
+        await send({"type": "websocket.accept"})
+        first = await receive()  # read through ASGI, then the rest pushed
+        state["first"] = first["text"]
+        state["control"] = control = push_receive(receive, deliver)
+        assert control is not None, "uvicorn's protocol changed: see casebook/platform/wsdirect.py"
+        ready.set()
+        while "websocket.disconnect" not in pushed:
+            got.clear()
+            await got.wait()
+
+    async def until(count: int) -> None:
+        async with asyncio.timeout(5):
+            while len(pushed) < count:
+                got.clear()
+                await got.wait()
+
+    async with serve_in_loop(app) as base:
+        async with connect(base.replace("http://", "ws://", 1) + "/") as socket:
+            for text in ("asgi", "one", "two"):
+                await socket.send(text)
+            async with asyncio.timeout(5):
+                await ready.wait()
+            await until(2)
+            control = state["control"]
+            control.pause()
+            await socket.send("three")
+            await asyncio.sleep(0.2)
+            assert pushed == ["one", "two"]
+            control.resume()
+            await until(3)
+        await until(4)
+    assert state["first"] == "asgi"
+    assert pushed[:4] == ["one", "two", "three", "websocket.disconnect"]
+    # uvicorn queues a disconnect for the close frame and another when the connection is lost
+    assert set(pushed[4:]) <= {"websocket.disconnect"}
+
+
+def test_other_servers_receives_are_not_pushed() -> None:
+    assert push_receive(None, print) is None
+    assert push_receive(print, print) is None

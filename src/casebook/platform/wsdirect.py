@@ -150,7 +150,8 @@ def push_receive(
     server's own) to `deliver`, synchronously, from now on — first those already queued — and
     never pause reading after a message; None (nothing changed) when the server is not one it
     knows. `deliver` must not block: it runs inside the protocol's `data_received`. After
-    this, `receive()` must not be called again."""
+    this, `receive()` must not be called again. A disconnect may come more than once (uvicorn
+    queues one for the client's close frame and another when the connection is lost)."""
     protocol: Any = getattr(receive, "__self__", None)
     known = _sansio_protocol()
     if protocol is None or known is None or type(protocol) is not known:
