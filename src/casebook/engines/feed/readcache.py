@@ -136,7 +136,7 @@ def _mark(session: Session) -> None:
     if session.info.get(_MARK):
         return
     bind = session.get_bind()
-    clock = _clocks.get(bind) if isinstance(bind, Engine) else None
+    clock = _clocks.get(bind if isinstance(bind, Engine) else bind.engine)
     if clock is None:
         return
     session.info[_MARK] = clock
