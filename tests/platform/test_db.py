@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import threading
 from collections.abc import AsyncIterator
 
 import pytest
@@ -55,3 +56,48 @@ async def test_a_write_session_opened_inside_another_fails_fast_instead_of_hangi
             pass
     async with database.session(write=True) as session:  # the queue is free again
         await session.execute(text("UPDATE tally SET seen = 5"))
+
+
+async def test_sqlite_write_statements_run_on_the_loop_thread_but_not_begin_or_commit(
+    database: Database,
+) -> None:
+    """The writer connection runs calls inline (no hop to aiosqlite's thread), except BEGIN,
+    which may wait for another process's lock, and COMMIT, which may checkpoint. Observed
+    through SQLite's trace callback, which runs on the thread executing each statement; fails
+    if an aiosqlite upgrade stops routing calls through `_execute`."""
+    if not database.is_sqlite:
+        pytest.skip("the writer connection exists on SQLite only")
+    loop_thread = threading.get_ident()
+    async with database.session(write=True) as session:
+        await session.execute(text("UPDATE tally SET seen = 1"))
+    writer = database._writer
+    assert writer is not None
+    raw = await writer.get_raw_connection()
+    seen: list[tuple[str, bool]] = []
+    sqlite_connection = raw.driver_connection._connection  # type: ignore[union-attr]
+    sqlite_connection.set_trace_callback(
+        lambda statement: seen.append((statement.split()[0], threading.get_ident() == loop_thread))
+    )
+    async with database.session(write=True) as session:
+        await session.execute(text("UPDATE tally SET seen = seen + 1"))
+        assert (await session.execute(text("SELECT seen FROM tally"))).scalar_one() == 2
+    sqlite_connection.set_trace_callback(None)
+    assert seen == [("BEGIN", False), ("UPDATE", True), ("SELECT", True), ("COMMIT", False)]
+    async with database.session() as session:  # committed, and seen by another connection
+        assert (await session.execute(text("SELECT seen FROM tally"))).scalar_one() == 2
+
+
+async def test_a_failed_write_session_leaves_the_writer_connection_usable(
+    database: Database,
+) -> None:
+    if not database.is_sqlite:
+        pytest.skip("the writer connection exists on SQLite only")
+    with pytest.raises(Exception, match="no such table"):
+        async with database.session(write=True) as session:
+            await session.execute(text("UPDATE tally SET seen = 7"))
+            await session.execute(text("UPDATE missing SET x = 1"))
+    async with database.session(write=True) as session:
+        assert (await session.execute(text("SELECT seen FROM tally"))).scalar_one() == 0
+        await session.execute(text("UPDATE tally SET seen = 3"))
+    async with database.session() as session:
+        assert (await session.execute(text("SELECT seen FROM tally"))).scalar_one() == 3

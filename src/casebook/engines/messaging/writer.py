@@ -155,12 +155,51 @@ class _Pending:
 Outcome = Sent | BaseException
 
 
+class _Conversation:
+    """What a batch reads of a conversation (Core columns: an ORM object each cost more to
+    load than the rest of its message's work in the batch)."""
+
+    __slots__ = ("direct_key", "e2e", "id", "kind", "last_seq")
+
+    def __init__(self, id: int, kind: str, e2e: bool, direct_key: str | None, last_seq: int):
+        self.id = id
+        self.kind = kind
+        self.e2e = e2e
+        self.direct_key = direct_key
+        self.last_seq = last_seq
+
+
+class _Member:
+    """What a batch reads of a sender's membership."""
+
+    __slots__ = ("joined_seq", "role")
+
+    def __init__(self, role: str, joined_seq: int):
+        self.role = role
+        self.joined_seq = joined_seq
+
+
+_CONVERSATION_COLUMNS = (
+    MessagingConversation.id,
+    MessagingConversation.kind,
+    MessagingConversation.e2e,
+    MessagingConversation.direct_key,
+    MessagingConversation.last_seq,
+)
+_MEMBER_COLUMNS = (
+    MessagingMember.conversation_id,
+    MessagingMember.user_id,
+    MessagingMember.role,
+    MessagingMember.joined_seq,
+)
+
+
 @dataclass
 class _Batch:
     """What one transaction read and decided."""
 
-    conversations: dict[int, MessagingConversation]
-    members: dict[tuple[int, int], MessagingMember]
+    conversations: dict[int, _Conversation]
+    members: dict[tuple[int, int], _Member]
     stored: dict[tuple[int, int, str], MessagingMessage]
     targets: dict[tuple[int, int], MessageRow]
     devices: dict[int, MessagingDevice]
@@ -192,8 +231,8 @@ class _Statements:
     transaction holds the database lock), in id order. On PostgreSQL with the senders'
     memberships: each conversation once per batch sender who is a member of it (outer join: a
     conversation none of whose senders is a member still comes, once, with no member); on SQLite
-    the memberships are `members`. `populate_existing`: a conversation cached in the session
-    from an earlier statement must show the last_seq read under the lock."""
+    the memberships are `members`. Core columns (`_CONVERSATION_COLUMNS`, `_MEMBER_COLUMNS`),
+    so the last_seq is always the one read under the lock."""
     members: Any
     """SQLite: the memberships of the batch's (conversation, sender) pairs, one primary-key
     search a pair (`where_keys`). Joined with an IN list of the senders instead, SQLite looked
@@ -213,15 +252,15 @@ def _statements(dialect: str) -> _Statements:
     conversations = MessagingConversation.id.in_(bindparam("conversations", expanding=True))
     members: Any = None
     if dialect == "sqlite":
-        locked: Any = select(MessagingConversation, null())
+        locked: Any = select(*_CONVERSATION_COLUMNS, null(), null(), null(), null())
         members = where_keys(
-            select(MessagingMember),
+            select(*_MEMBER_COLUMNS),
             [MessagingMember.conversation_id, MessagingMember.user_id],
             "pairs",
             dialect,
-        ).execution_options(populate_existing=True)
+        )
     else:
-        locked = select(MessagingConversation, MessagingMember).outerjoin(
+        locked = select(*_CONVERSATION_COLUMNS, *_MEMBER_COLUMNS).outerjoin(
             MessagingMember,
             and_(
                 MessagingMember.conversation_id == MessagingConversation.id,
@@ -232,7 +271,6 @@ def _statements(dialect: str) -> _Statements:
         locked.where(conversations, MessagingConversation.system == bindparam("system"))
         .order_by(MessagingConversation.id)
         .with_for_update(of=MessagingConversation)
-        .execution_options(populate_existing=True)
     )
     stored = where_keys(
         select(MessagingMessage),
@@ -423,21 +461,26 @@ class MessageWriter:
         # The conversations, locked, with the senders' memberships (`_Statements.locked`).
         dialect = session.get_bind().dialect.name
         statements = _statements(dialect)
-        conversations: dict[int, MessagingConversation] = {}
-        members: dict[tuple[int, int], MessagingMember] = {}
+        # Core rows on the session's connection: no ORM objects for the hot rows.
+        connection = await session.connection()
+        conversations: dict[int, _Conversation] = {}
+        members: dict[tuple[int, int], _Member] = {}
         parameters: dict[str, Any] = {"conversations": conversation_ids, "system": self.system}
         if statements.members is None:
             parameters["senders"] = sorted({r.sender_id for r in requests})
-        for conversation, member in await session.execute(statements.locked, parameters):
-            conversations[conversation.id] = conversation
-            if member is not None and (member.conversation_id, member.user_id) in pairs:
-                members[(member.conversation_id, member.user_id)] = member
+        result = await connection.execute(statements.locked, parameters)
+        for cid, kind, e2e, direct_key, last_seq, m_cid, m_uid, role, joined in result:
+            if cid not in conversations:
+                conversations[cid] = _Conversation(cid, kind, e2e, direct_key, last_seq)
+            if m_cid is not None and (m_cid, m_uid) in pairs:
+                members[(m_cid, m_uid)] = _Member(role, joined)
         if statements.members is not None:
-            for member in await session.scalars(
+            result = await connection.execute(
                 statements.members, {"pairs": keys_parameter(pairs, dialect)}
-            ):
-                if member.conversation_id in conversations:
-                    members[(member.conversation_id, member.user_id)] = member
+            )
+            for m_cid, m_uid, role, joined in result:
+                if m_cid in conversations:
+                    members[(m_cid, m_uid)] = _Member(role, joined)
         keys = {(r.conversation_id, r.sender_id, r.client_id) for r in requests}
         stored = {
             (m.conversation_id, m.sender_id, m.client_id): m
@@ -628,8 +671,8 @@ class MessageWriter:
         self,
         state: _Batch,
         request: SendRequest,
-        conversation: MessagingConversation,
-        member: MessagingMember,
+        conversation: _Conversation,
+        member: _Member,
     ) -> None:
         assert request.target_seq is not None
         target = state.targets.get((conversation.id, request.target_seq))
@@ -714,7 +757,7 @@ class MessageWriter:
                     state.follow_ups.append(follow_up)
 
 
-def _other_party(conversation: MessagingConversation, user_id: int) -> int | None:
+def _other_party(conversation: _Conversation, user_id: int) -> int | None:
     """The other member of a direct chat, read from its `direct_key` ("low:high[:e2e]")."""
     if not conversation.direct_key:
         return None
