@@ -316,7 +316,7 @@ class Database:
         connection has written since its last transaction. Write sessions on pooled connections
         therefore re-read every index page they touch; on one connection that alone writes, the
         pages stay cached between transactions, in a cache sized for a writer's working set.
-        Measured with `bench.messaging` (10,000 sockets, a fixed 4,000 messages/s, strace):
+        Measured with `bench.messaging` (10,000 sockets, a fixed 5,000 messages/s, strace):
         0.57 → 0.24 page reads (pread) per page written. The connection also runs its calls
         on the event loop's thread (`_SQLiteConnection.inline`).
         """
