@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import threading
 from collections.abc import AsyncIterator
+from typing import Any
 
 import pytest
 from sqlalchemy import text
@@ -101,3 +102,43 @@ async def test_a_failed_write_session_leaves_the_writer_connection_usable(
         await session.execute(text("UPDATE tally SET seen = 3"))
     async with database.session() as session:
         assert (await session.execute(text("SELECT seen FROM tally"))).scalar_one() == 3
+
+
+async def test_the_writer_connection_never_runs_a_call_inline_while_its_thread_is_busy(
+    database: Database,
+) -> None:
+    """A call whose awaiting task was cancelled goes on running in aiosqlite's thread; a call
+    made meanwhile must queue behind it there, not run on the loop's thread at the same time
+    (two threads on one sqlite3 connection crashed a process)."""
+    if not database.is_sqlite:
+        pytest.skip("the writer connection exists on SQLite only")
+    async with database.session(write=True) as session:
+        await session.execute(text("UPDATE tally SET seen = 1"))
+    assert database._writer is not None
+    raw = await database._writer.get_raw_connection()
+    driver: Any = raw.driver_connection
+    release = threading.Event()
+    threads: list[str] = []
+
+    def slow(_sql: str) -> None:  # "BEGIN…" goes to the thread, as a real BEGIN does
+        release.wait(5)
+        threads.append("slow")
+
+    def quick() -> int:
+        threads.append("loop" if threading.get_ident() == loop_thread else "worker")
+        return 1
+
+    loop_thread = threading.get_ident()
+    stuck = asyncio.create_task(driver._execute(slow, "BEGIN (held)"))
+    await asyncio.sleep(0.05)
+    stuck.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await stuck
+    waiting = asyncio.create_task(driver._execute(quick))
+    await asyncio.sleep(0.05)
+    assert threads == []  # queued behind the cancelled call, not run beside it
+    release.set()
+    assert await waiting == 1
+    assert threads == ["slow", "worker"]
+    assert await driver._execute(quick) == 1  # the thread is idle again: inline
+    assert threads[-1] == "loop"
