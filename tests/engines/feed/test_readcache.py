@@ -3,6 +3,7 @@ see reaches the very next read, with the caches warm, on both backends."""
 
 from __future__ import annotations
 
+import contextlib
 import random
 from collections.abc import Awaitable, Callable
 from functools import partial
@@ -12,7 +13,7 @@ import httpx
 import pytest
 from sqlalchemy import delete, insert, not_, update
 
-from casebook.engines.feed import moderation, posts, readcache, service, timeline
+from casebook.engines.feed import counters, moderation, posts, readcache, service, timeline
 from casebook.engines.feed import runtime as feed_runtimes
 from casebook.engines.feed.engagement_api import EngagementConfig, configure
 from casebook.engines.feed.engagement_models import FeedHide, FeedModeration
@@ -66,6 +67,49 @@ async def test_reads_are_served_from_a_warm_cache(
     # No write in between: the same version, and the post's row is held in memory.
     assert cache.generation == version
     assert int(post["id"]) in cache.posts_
+
+
+async def test_a_page_read_again_runs_no_feed_query_until_what_it_shows_changes(
+    client: httpx.AsyncClient,
+    platform: Platform,
+    new_user: NewUser,
+    publish: Publish,
+    follow: Follow,
+    feed_ids: FeedIds,
+) -> None:
+    """In one process the page itself is kept: read again, it costs no query on the feed's
+    tables, and a new post, a reaction or a post leaving the timeline shows on the next read."""
+    if not _cache(platform).clock.marks_changes:
+        pytest.skip("cluster mode (Redis): pages are not kept, a write may be another process's")
+
+    def feed_queries(statements: list[tuple[str, Any]]) -> list[str]:
+        tables = ("feed_timeline", "feed_posts", "feed_counters")
+        return [s for s, _ in statements if any(t in s for t in tables)]
+
+    async def counts(user: FeedUser) -> list[dict[str, Any]]:
+        page = await client.get(f"{API}/feed", headers=user.headers)
+        return [item["counts"] for item in page.json()["items"]]
+
+    author, fan = await new_user(), await new_user()
+    await follow(fan, author)
+    first = await publish(author, "first")
+    assert await feed_ids(fan) == [first["id"]]
+    with recorded(platform) as statements:
+        assert await feed_ids(fan) == [first["id"]]
+    assert feed_queries(statements) == []
+    second = await publish(author, "second")  # pushed into the fan's timeline
+    assert await feed_ids(fan) == [second["id"], first["id"]]
+    liked = await client.put(
+        f"{API}/posts/{first['id']}/reactions", json={"kind": "like"}, headers=fan.headers
+    )
+    assert liked.status_code == 200, liked.text
+    assert await counts(fan) == [{}, {"reactions": 1, "reaction:like": 1}]
+    with recorded(platform) as statements:
+        assert await counts(fan) == [{}, {"reactions": 1, "reaction:like": 1}]
+    assert feed_queries(statements) == []
+    feed = feed_runtimes.feed_runtime(platform, SYSTEM)
+    await feed.store.remove(SYSTEM, [int(fan.id)], int(second["id"]))
+    assert await feed_ids(fan) == [first["id"]]
 
 
 async def test_every_kind_of_write_reaches_the_next_read_with_warm_caches(
@@ -365,11 +409,27 @@ async def test_cached_reads_equal_uncached_reads_through_random_writes(platform:
         await compare()
     if platform.db.is_sqlite:  # every read path's statement looks keys up (tests/query_plans.py)
         assert await bad_plans(platform, statements, "feed_") == []
-    for step in range(12):
+    for step in range(18):
         a, b = rng.sample(users, 2)
         post = rng.choice(written)
+        if step % 9 == 6:  # a new post pushed to some timelines, or a celebrity's (pulled)
+            async with platform.db.session() as session:
+                fresh = FeedPost(system=SYSTEM, author_id=a, source_id=a, body=f"new {step}")
+                session.add(fresh)
+            pushed = rng.sample(users, 5)
+            await feed.store.push(SYSTEM, pushed, fresh.id, a, 800)
+            written.append(fresh)
+        elif step % 9 == 7:  # counters move (a reaction, a comment) and a post leaves timelines
+            async with platform.db.session() as session:
+                await counters.add(session, SYSTEM, "post", post.id, {"reactions": 1})
+            await feed.store.remove(SYSTEM, rng.sample(users, 4), rng.choice(written).id)
+        elif step % 9 == 8:  # a rolled-back counter change leaves the cached counts right
+            with contextlib.suppress(RuntimeError):
+                async with platform.db.session() as session:
+                    await counters.add(session, SYSTEM, "post", post.id, {"comments": 5})
+                    raise RuntimeError("rolled back")
         async with platform.db.session() as session:
-            match step % 6:
+            match step % 9 if step % 9 < 6 else None:
                 case 0:
                     await session.execute(delete(FeedFollow).where(FeedFollow.follower_id == a))
                 case 1:
@@ -400,6 +460,8 @@ async def test_cached_reads_equal_uncached_reads_through_random_writes(platform:
                         delete(FeedGroupMember).where(FeedGroupMember.user_id == a)
                     )
                     await session.execute(delete(FeedListMember).where(FeedListMember.user_id == a))
+                case None:
+                    pass
                 case _:
                     await insert_ignore(
                         session,

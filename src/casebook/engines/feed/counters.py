@@ -20,6 +20,9 @@ REACTIONS = "reactions"
 COMMENTS = "comments"
 SHARES = "shares"
 REPORTS = "reports"
+CHANGED = "feed_counters_changed"
+"""`session.info` key: the (system, target kind, target id) whose counters this transaction
+changed; the feed's read cache marks them changed when it commits (`readcache`)."""
 
 
 def reaction_counter(kind: str) -> str:
@@ -56,6 +59,7 @@ async def add(
             set_={"value": FeedCounter.value + stmt.excluded.value},
         ).returning(FeedCounter.value)
         written[name] = int((await session.execute(upsert)).scalar_one())
+        session.info.setdefault(CHANGED, set()).add((system, target_kind, target_id))
     return written
 
 

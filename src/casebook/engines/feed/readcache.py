@@ -35,7 +35,7 @@ from __future__ import annotations
 
 import time
 import weakref
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Hashable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -46,6 +46,7 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 from sqlalchemy.orm import Mapper, ORMExecuteState, Session, object_session
 
+from casebook.engines.feed import counters
 from casebook.engines.feed.audience import Relations
 from casebook.engines.feed.engagement_models import FeedCounter, FeedHide, FeedModeration
 from casebook.engines.feed.models import (
@@ -75,6 +76,10 @@ between its commit and its INCR)."""
 MAX_POSTS = 200_000
 MAX_VIEWERS = 50_000
 MAX_AUTHORS = 200_000
+MAX_PAGES = 50_000
+MAX_COUNTS = 200_000
+MAX_MARKS = 1_000_000
+"""Change marks kept before they are all dropped at once (every older cache entry with them)."""
 
 WATCHED_MODELS: tuple[type[Base], ...] = (
     FeedFollow,
@@ -95,6 +100,24 @@ POSTS = "feed_posts"
 AFTER_COMMIT = "after_commit"
 """`session.info` key: async callables `Database.session` awaits after a successful commit."""
 _MARK = "feed_readcache_changed"
+_TOUCHED = "feed_readcache_touched"
+ALL_SOURCES = ("s*",)
+"""The mark of posts inserted in bulk, whose sources are not known: every pulled source."""
+
+
+def timeline_key(system: str, user_id: int) -> tuple[str, str, int]:
+    """The change mark of a user's stored timeline."""
+    return ("t", system, user_id)
+
+
+def source_key(system: str, source_id: int) -> tuple[str, str, int]:
+    """The change mark of a source's posts (a new post of a pulled celebrity)."""
+    return ("s", system, source_id)
+
+
+def counts_key(system: str, post_id: int) -> tuple[str, str, int]:
+    """The change mark of a post's engagement counters."""
+    return ("c", system, post_id)
 
 
 Version = tuple[int, int]
@@ -102,11 +125,45 @@ Version = tuple[int, int]
 
 
 class VersionClock:
-    """The feed's version: a local counter, plus Redis's `feed:version` in cluster mode."""
+    """The feed's version: a local counter, plus Redis's `feed:version` in cluster mode.
+
+    In one process (no Redis: the embedded mode, where every write is this process's) it also
+    keeps change marks for what changes too often to drop every cache for: a user's stored
+    timeline, a source's new posts, a post's counters. `tick` counts committed changes; a
+    change sets its keys' marks to the tick it made. An entry read on a transaction that began
+    after `tick` was `start` is still exact when no key it depends on has a mark above `start`
+    (`unchanged_since`): a change marked at or before `start` committed before the snapshot
+    began, so the snapshot saw it.
+    """
 
     def __init__(self, redis: Redis | None) -> None:
         self.redis = redis
         self.local = 0
+        self.tick = 0
+        self.floor = 0
+        self.marks: dict[Hashable, int] = {}
+
+    @property
+    def marks_changes(self) -> bool:
+        """Whether every write is seen here (one process), so the change marks are exact."""
+        return self.redis is None
+
+    def touch(self, keys: Iterable[Hashable]) -> None:
+        """Mark `keys` changed now (call after the change committed). O(len(keys))."""
+        self.tick += 1
+        if len(self.marks) >= MAX_MARKS:  # forget them all, and everything read before now
+            self.marks.clear()
+            self.floor = self.tick
+        tick = self.tick
+        for key in keys:
+            self.marks[key] = tick
+
+    def unchanged_since(self, start: int, keys: Iterable[Hashable]) -> bool:
+        """Whether none of `keys` changed after `tick` was `start`. O(len(keys))."""
+        if start < self.floor:
+            return False
+        marks = self.marks
+        return all(marks.get(key, 0) <= start for key in keys)
 
     async def current(self) -> Version:
         """The version now. O(1); one Redis GET in cluster mode."""
@@ -121,6 +178,15 @@ class VersionClock:
             await self.redis.incr(REDIS_KEY)
 
 
+def timeline_changed(clock: VersionClock) -> Callable[[str, Sequence[int]], None]:
+    """The `TableTimelineStore.changed` callback that marks timelines on `clock`."""
+
+    def changed(system: str, user_ids: Sequence[int]) -> None:
+        clock.touch([timeline_key(system, user_id) for user_id in user_ids])
+
+    return changed
+
+
 _clocks: weakref.WeakKeyDictionary[Engine, VersionClock] = weakref.WeakKeyDictionary()
 
 
@@ -132,15 +198,33 @@ def clock_for(engine: AsyncEngine, redis: Redis | None) -> VersionClock:
     return clock
 
 
+def _clock_of(session: Session) -> VersionClock | None:
+    bind = session.get_bind()
+    return _clocks.get(bind if isinstance(bind, Engine) else bind.engine)
+
+
 def _mark(session: Session) -> None:
     if session.info.get(_MARK):
         return
-    bind = session.get_bind()
-    clock = _clocks.get(bind if isinstance(bind, Engine) else bind.engine)
+    clock = _clock_of(session)
     if clock is None:
         return
     session.info[_MARK] = clock
     session.info.setdefault(AFTER_COMMIT, []).append(clock.bump_shared)
+
+
+def _touch_on_commit(session: Session, key: Hashable) -> None:
+    """Have `key` marked changed when the session's transaction commits."""
+    touched: set[Hashable] | None = session.info.get(_TOUCHED)
+    if touched is None:
+        touched = session.info[_TOUCHED] = set()
+    touched.add(key)
+
+
+def _on_post_inserted(_mapper: Mapper[Any], _connection: Connection, target: FeedPost) -> None:
+    session = object_session(target)
+    if session is not None:
+        _touch_on_commit(session, source_key(target.system, target.source_id))
 
 
 def _on_row_written(_mapper: Mapper[Any], _connection: Connection, target: object) -> None:
@@ -156,6 +240,7 @@ for _model in WATCHED_MODELS:
         event.listen(_model, _kind, _on_row_written)
 for _kind in ("after_update", "after_delete"):
     event.listen(FeedPost, _kind, _on_row_written)
+event.listen(FeedPost, "after_insert", _on_post_inserted)
 
 
 @event.listens_for(Session, "do_orm_execute")
@@ -165,6 +250,8 @@ def _on_execute(state: ORMExecuteState) -> None:
     name = getattr(getattr(state.statement, "table", None), "name", None)
     if name in WATCHED or (name == POSTS and not state.is_insert):
         _mark(state.session)
+    elif name == POSTS:  # posts inserted by a statement: their sources are not known here
+        _touch_on_commit(state.session, ALL_SOURCES)
 
 
 @event.listens_for(Session, "after_commit")
@@ -172,6 +259,12 @@ def _on_commit(session: Session) -> None:
     clock = session.info.pop(_MARK, None)
     if isinstance(clock, VersionClock):
         clock.local += 1
+    touched: set[Hashable] = session.info.pop(_TOUCHED, set())
+    for system, kind, target_id in session.info.pop(counters.CHANGED, ()):
+        if kind == "post":
+            touched.add(counts_key(system, target_id))
+    if touched and (marks := _clock_of(session)) is not None:
+        marks.touch(touched)
 
 
 @event.listens_for(Session, "after_rollback")
@@ -179,6 +272,8 @@ def _on_rollback(session: Session) -> None:
     # A rolled-back write changed nothing (and `Database.session` runs no after-commit hook
     # when the unit of work fails).
     session.info.pop(_MARK, None)
+    session.info.pop(_TOUCHED, None)
+    session.info.pop(counters.CHANGED, None)
 
 
 @dataclass(frozen=True, slots=True)
@@ -223,6 +318,19 @@ class ViewerFacts:
     """Sources the viewer follows (or is) above the celebrity threshold: pulled at read."""
 
 
+@dataclass(frozen=True, slots=True)
+class _Page:
+    """One computed page of a home feed: what it served and what it depended on."""
+
+    start: int
+    """The clock's tick before the page's transaction began (`VersionClock.unchanged_since`)."""
+    depends: tuple[Hashable, ...]
+    """The viewer's timeline and the pulled sources (`ViewerFacts.celebrities`) it read."""
+    rows: tuple[PostRow, ...]
+    authors: dict[int, Author]
+    next_cursor: int | None
+
+
 @dataclass
 class ReadCache:
     """The per-process caches of one platform's feed. Reads: `version`, then `viewer`,
@@ -234,6 +342,8 @@ class ReadCache:
     posts_: dict[int, PostRow] = field(default_factory=dict)
     authors_: dict[tuple[str, int], Author] = field(default_factory=dict)
     viewers_: dict[tuple[str, int, int], ViewerFacts] = field(default_factory=dict)
+    pages_: dict[tuple[str, int, int | None, int, int], _Page] = field(default_factory=dict)
+    counts_: dict[tuple[str, int], tuple[int, dict[str, int]]] = field(default_factory=dict)
 
     async def version(self) -> Version:
         """Read the version and drop everything when it moved (or the TTL passed)."""
@@ -242,6 +352,8 @@ class ReadCache:
             self.posts_.clear()
             self.authors_.clear()
             self.viewers_.clear()
+            self.pages_.clear()
+            self.counts_.clear()
             self.generation, self.born = now, time.monotonic()
         return now
 
@@ -310,6 +422,46 @@ class ReadCache:
             for a in missing:
                 author = found.setdefault(a, Author(False, None, None))
                 self._store(version, self.authors_, (system, a), author, MAX_AUTHORS)
+        return found
+
+    def page(self, key: tuple[str, int, int | None, int, int]) -> _Page | None:
+        """The page computed for `key` (system, viewer, cursor, limit, celebrity threshold),
+        if nothing it depends on changed since. O(pulled sources)."""
+        page = self.pages_.get(key)
+        if page is None or not self.clock.unchanged_since(page.start, page.depends):
+            return None
+        return page
+
+    def keep_page(
+        self, version: Version | None, key: tuple[str, int, int | None, int, int], page: _Page
+    ) -> None:
+        self._store(version, self.pages_, key, page, MAX_PAGES)
+
+    async def counts(
+        self,
+        session: AsyncSession,
+        version: Version | None,
+        start: int,
+        system: str,
+        post_ids: Sequence[int],
+    ) -> dict[int, dict[str, int]]:
+        """`counts_of`, from memory for posts whose counters did not change since they were
+        read; one query for the rest. Each post gets its own dict (callers may change it)."""
+        found: dict[int, dict[str, int]] = {}
+        missing: list[int] = []
+        clock = self.clock
+        for post_id in post_ids:
+            hit = self.counts_.get((system, post_id))
+            if hit is not None and clock.unchanged_since(hit[0], (counts_key(system, post_id),)):
+                found[post_id] = dict(hit[1])
+            else:
+                missing.append(post_id)
+        if missing:
+            fetched = await counts_of(session, system, missing)
+            for post_id in missing:
+                values = fetched.get(post_id, {})
+                found[post_id] = dict(values)
+                self._store(version, self.counts_, (system, post_id), (start, values), MAX_COUNTS)
         return found
 
 
@@ -453,17 +605,77 @@ async def home_views(
     the same posts, order and cursor as `timeline.home_page` + `posts.hydrate_for`, with the
     facts read from this cache.
 
-    Cost on a warm cache, per round: the version (one Redis GET in cluster mode), the stored
-    timeline's range read, the celebrity pull (one indexed query, only when the viewer follows
-    celebrities) and O(batch) dictionary lookups; then one query for the page's engagement
-    counts (they change too often to cache). A cold cache adds up to three queries.
+    In one process (embedded), a page read again when neither the viewer's stored timeline nor
+    the posts of a source it pulls changed since (`VersionClock` change marks) costs no query:
+    O(limit + pulled sources) dictionary lookups, plus the counters of posts liked, commented or
+    shared since they were last read (one query). Share posts add `attach_shared`'s queries.
+
+    Otherwise (a changed or new page; every read in cluster mode), per round: the version (one
+    Redis GET in cluster mode), the stored timeline's range read, the celebrity pull (one
+    indexed query, only when the viewer follows celebrities) and O(batch) dictionary lookups;
+    then one query for the page's engagement counts (cluster mode: they change too often to
+    cache without a mark). A cold cache adds up to three queries.
     """
     # Facts read on a transaction that began before the version probe may predate it (an
     # SQLite snapshot is taken at the transaction's first read): they are used, not cached.
     fresh = not session.in_transaction()
     probed = await cache.version()
     version = probed if fresh else None
+    # In one process, whole pages and counters are kept too, checked against change marks.
+    start = cache.clock.tick if fresh and cache.clock.marks_changes else None
     facts = await cache.viewer(session, version, system, viewer_id, celebrity_threshold)
+    key = (system, viewer_id, before, limit, celebrity_threshold)
+    page = cache.page(key) if start is not None else None
+    if page is None:
+        served, authors, next_cursor = await _compute_page(
+            cache, session, version, store, system, viewer_id, facts, before, limit
+        )
+        if start is not None:
+            depends = (
+                timeline_key(system, viewer_id),
+                ALL_SOURCES,
+                *(source_key(system, source) for source in facts.celebrities),
+            )
+            page = _Page(
+                start,
+                depends,
+                tuple(served),
+                {row.author_id: authors[row.author_id] for row in served},
+                next_cursor,
+            )
+            cache.keep_page(version, key, page)
+    else:
+        served, authors, next_cursor = list(page.rows), page.authors, page.next_cursor
+    ids = [r.id for r in served]
+    if start is not None:
+        counts = await cache.counts(session, version, start, system, ids)
+    else:
+        counts = await counts_of(session, system, ids)
+    views = [
+        post_view(
+            row,
+            authors[row.author_id].handle,
+            authors[row.author_id].display_name,
+            counts.get(row.id, {}),
+        )
+        for row in served
+    ]
+    await attach_shared(session, system, viewer_id, served, views)
+    return views, next_cursor
+
+
+async def _compute_page(
+    cache: ReadCache,
+    session: AsyncSession,
+    version: Version | None,
+    store: TimelineStore,
+    system: str,
+    viewer_id: int,
+    facts: ViewerFacts,
+    before: int | None,
+    limit: int,
+) -> tuple[list[PostRow], dict[int, Author], int | None]:
+    """The rows `home_views` serves, their authors and the next cursor (see there)."""
     served: list[PostRow] = []
     authors: dict[int, Author] = {}
     cursor = before
@@ -511,18 +723,7 @@ async def home_views(
         if len(stored) < batch and len(pulled) < batch and len(union) <= batch:
             next_cursor = None
             break
-    counts = await counts_of(session, system, [r.id for r in served])
-    views = [
-        post_view(
-            row,
-            authors[row.author_id].handle,
-            authors[row.author_id].display_name,
-            counts.get(row.id, {}),
-        )
-        for row in served
-    ]
-    await attach_shared(session, system, viewer_id, served, views)
-    return views, next_cursor
+    return served, authors, next_cursor
 
 
 async def counts_of(

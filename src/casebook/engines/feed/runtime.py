@@ -69,20 +69,20 @@ def feed_runtime(platform: Platform, system: str) -> FeedRuntime:
 
 async def start(platform: Platform, system: str, config: FeedConfig | None = None) -> FeedRuntime:
     """Create the system's runtime (idempotent per platform) with the store the settings ask for."""
-    from casebook.engines.feed.readcache import read_cache
+    from casebook.engines.feed.readcache import read_cache, timeline_changed
     from casebook.engines.feed.timeline import RedisTimelineStore, TableTimelineStore
 
     key = state_key(system)
     existing: FeedRuntime | None = platform.state.get(key)
     if existing is not None:
         return existing
+    # Registers the database's version clock, so writes from now on invalidate the cache.
+    clock = read_cache(platform.db.engine, platform.redis, platform.state).clock
     store: TimelineStore
     if platform.redis is not None:
         store = RedisTimelineStore(platform.redis)
     else:
-        store = TableTimelineStore(platform.db)
-    # Registers the database's version clock, so writes from now on invalidate the cache.
-    read_cache(platform.db.engine, platform.redis, platform.state)
+        store = TableTimelineStore(platform.db, changed=timeline_changed(clock))
     runtime = FeedRuntime(platform, system, config or FeedConfig(), store)
     platform.state[key] = runtime
     return runtime

@@ -31,7 +31,7 @@ needs more rounds (many filtered entries) stops after `MAX_SCAN_ROUNDS` with a c
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Protocol
 
 from redis.asyncio import Redis
@@ -87,8 +87,17 @@ class TableTimelineStore:
     process's write lock instead of SQLite's sleep-and-retry, which under eight concurrent
     fan-out workers on a loaded machine ran past the busy timeout ("database is locked")."""
 
-    def __init__(self, db: Database) -> None:
+    def __init__(
+        self, db: Database, changed: Callable[[str, Sequence[int]], None] | None = None
+    ) -> None:
         self.db = db
+        self.changed = changed
+        """Called with (system, user ids) after a change to their timelines committed (the read
+        cache's change marks, `readcache.VersionClock`)."""
+
+    def _committed(self, system: str, user_ids: Sequence[int]) -> None:
+        if self.changed is not None:
+            self.changed(system, user_ids)
 
     async def push(
         self, system: str, user_ids: Sequence[int], post_id: int, source_id: int, keep: int
@@ -106,7 +115,8 @@ class TableTimelineStore:
                 ["system", "user_id", "post_id"],
             )
             await self._trim(session, system, user_ids, keep)
-            return added
+        self._committed(system, user_ids)
+        return added
 
     async def backfill(
         self, system: str, user_id: int, post_ids: Sequence[int], source_id: int, keep: int
@@ -124,6 +134,7 @@ class TableTimelineStore:
                 ["system", "user_id", "post_id"],
             )
             await self._trim(session, system, [user_id], keep)
+        self._committed(system, [user_id])
 
     @staticmethod
     async def _trim(session: AsyncSession, system: str, user_ids: Sequence[int], keep: int) -> None:
@@ -179,6 +190,7 @@ class TableTimelineStore:
                     FeedTimelineEntry.post_id == post_id,
                 )
             )
+        self._committed(system, user_ids)
 
     async def remove_source(
         self, system: str, user_id: int, source_id: int, post_ids: Sequence[int]
@@ -191,6 +203,7 @@ class TableTimelineStore:
                     FeedTimelineEntry.source_id == source_id,
                 )
             )
+        self._committed(system, [user_id])
 
 
 class RedisTimelineStore:
