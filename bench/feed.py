@@ -15,7 +15,11 @@ so a few users have a large share of all followers; those with more than
 - the same reads twice more through the read cache (`readcache.home_views`, what `GET /feed`
   serves): first with a cold cache (most readers read once, so their graph facts are read
   then), then warm. All read workloads run in the same process one after the other, so the
-  before/after figures are measured under the same load.
+  before/after figures are measured under the same load;
+- the warm reads once more while new posts arrive: a writer in the same process publishes
+  `--post-rate` posts a second (authors by popularity) and fans each out as the job does, so
+  pages the posts reach are recomputed; the notes give the share of pages served whole from
+  memory (embedded mode keeps pages; cluster mode does not).
 
 The seed's target (Facebook Newsfeed, seed 000) is 8,100 feed reads/s with p99 < 50 ms on one
 node; the issue's full scale (100,000 users, 1,000,000 posts) is `--users 100000 --posts
@@ -58,6 +62,7 @@ REPO = Path(__file__).resolve().parents[1]
 SEED_READS_PER_SECOND = 8_100
 PAGE = 20
 INSERT_BATCH = 2_000
+MIXED_SECONDS = 15
 
 
 @dataclass(frozen=True)
@@ -69,6 +74,7 @@ class Options:
     reads: int
     concurrency: int
     celebrity_threshold: int
+    post_rate: float
     save: bool
 
 
@@ -116,12 +122,20 @@ def parse(argv: Sequence[str]) -> Options:
         default=1_000,
         help="users with more followers than this are pulled at read time, not pushed",
     )
+    parser.add_argument(
+        "--post-rate",
+        type=float,
+        default=50.0,
+        help="posts a second published and fanned out during the last (mixed) read pass",
+    )
     parser.add_argument("--no-save", action="store_true", help="print only")
     args = parser.parse_args(argv)
     backends = tuple(b for b in args.backends.split(",") if b)
     unknown = set(backends) - {"sqlite", "postgres"}
     if unknown or args.users < 10 or args.follows < 1 or args.follows >= args.users:
         parser.error("backends are sqlite,postgres; users >= 10; 1 <= follows < users")
+    if args.post_rate <= 0:
+        parser.error("--post-rate must be above 0")
     return Options(
         backends,
         args.users,
@@ -130,6 +144,7 @@ def parse(argv: Sequence[str]) -> Options:
         args.reads,
         args.concurrency,
         args.celebrity_threshold,
+        args.post_rate,
         not args.no_save,
     )
 
@@ -238,6 +253,9 @@ async def run_workers(
             done = await work(item)
             total += done
             latencies.append((time.perf_counter() - began) * 1000)
+            # A read served from memory never suspends: yield, as a server does between
+            # requests, so other tasks (the mixed pass's writer) get the loop.
+            await asyncio.sleep(0)
 
     began = time.perf_counter()
     await asyncio.gather(*(worker() for _ in range(concurrency)))
@@ -347,9 +365,99 @@ async def measure_backend(backend: str, settings: Settings, options: Options) ->
                 f" p99 {cached.percentile(0.99):.1f} ms"
             )
             results.append(cached)
+        results.append(
+            await mixed_reads(platform, feed, options, backend, ids, weights, readers, cached_read)
+        )
         return results
     finally:
         await platform.close()
+
+
+async def mixed_reads(
+    platform: Platform,
+    feed: runtime.FeedRuntime,
+    options: Options,
+    backend: str,
+    ids: list[int],
+    weights: list[float],
+    readers: list[int],
+    cached_read: Callable[[int], Awaitable[int]],
+) -> Result:
+    """The warm reads again, cycling through `readers` for `MIXED_SECONDS`, while a writer
+    publishes `options.post_rate` posts a second and fans each out (in this process, as the
+    embedded job queue does)."""
+    cache = readcache.read_cache(platform.db.engine, platform.redis, platform.state)
+    rng = random.Random(19)
+    published = 0
+    reading = True
+
+    async def writer() -> None:
+        nonlocal published
+        began = time.perf_counter()
+        while reading:
+            author = rng.choices(ids, weights=weights)[0]
+            async with platform.db.session() as session:
+                post = FeedPost(
+                    system=SYSTEM,
+                    author_id=author,
+                    source_id=author,
+                    body=f"mixed post {published}",
+                    audience="public",
+                )
+                session.add(post)
+            await fanout.fan_out(feed, post.id, announce=False)
+            published += 1
+            # Paced by the schedule, not by sleeps after each post: a slow fan-out is caught up.
+            await asyncio.sleep(
+                max(0.0, began + published / options.post_rate - time.perf_counter())
+            )
+
+    progress(f"{backend}: the warm reads while {options.post_rate:g} posts/s are published")
+    hits, misses = cache.page_hits, cache.page_misses
+    task = asyncio.create_task(writer())
+    deadline = time.perf_counter() + MIXED_SECONDS
+    turns = iter(range(10**9))
+    latencies: list[float] = []
+    served = reads = 0
+
+    async def reader() -> None:
+        nonlocal served, reads
+        while time.perf_counter() < deadline:
+            viewer = readers[next(turns) % len(readers)]
+            began = time.perf_counter()
+            done = await cached_read(viewer)
+            served += done
+            reads += 1
+            latencies.append((time.perf_counter() - began) * 1000)
+            await asyncio.sleep(0)  # as in `run_workers`
+
+    began = time.perf_counter()
+    try:
+        await asyncio.gather(*(reader() for _ in range(options.concurrency)))
+        seconds = time.perf_counter() - began
+    finally:
+        reading = False
+        await task
+    hits, misses = cache.page_hits - hits, cache.page_misses - misses
+    result = Result(
+        backend,
+        f"home-feed reads, warm, {options.post_rate:g} posts/s arriving",
+        reads,
+        seconds,
+        latencies,
+        {
+            "posts_served": served,
+            "posts_published": published,
+            "posts_published_per_second": round(published / seconds, 1),
+            "pages_from_memory_pct": round(100 * hits / max(1, hits + misses), 1),
+        },
+    )
+    progress(
+        f"  {result.rate:,.0f} reads/s, p50 {result.percentile(0.5):.1f} ms,"
+        f" p99 {result.percentile(0.99):.1f} ms, {published} posts published,"
+        f" {result.extra['pages_from_memory_pct']} % of pages from memory"
+    )
+    return result
 
 
 async def run(options: Options) -> list[Result]:

@@ -344,6 +344,9 @@ class ReadCache:
     viewers_: dict[tuple[str, int, int], ViewerFacts] = field(default_factory=dict)
     pages_: dict[tuple[str, int, int | None, int, int], _Page] = field(default_factory=dict)
     counts_: dict[tuple[str, int], tuple[int, dict[str, int]]] = field(default_factory=dict)
+    page_hits: int = 0
+    """Pages served whole from memory (one process), and pages computed: the hit rate."""
+    page_misses: int = 0
 
     async def version(self) -> Version:
         """Read the version and drop everything when it moved (or the TTL passed)."""
@@ -627,6 +630,7 @@ async def home_views(
     key = (system, viewer_id, before, limit, celebrity_threshold)
     page = cache.page(key) if start is not None else None
     if page is None:
+        cache.page_misses += 1
         served, authors, next_cursor = await _compute_page(
             cache, session, version, store, system, viewer_id, facts, before, limit
         )
@@ -645,6 +649,7 @@ async def home_views(
             )
             cache.keep_page(version, key, page)
     else:
+        cache.page_hits += 1
         served, authors, next_cursor = list(page.rows), page.authors, page.next_cursor
     ids = [r.id for r in served]
     if start is not None:
