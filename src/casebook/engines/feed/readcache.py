@@ -26,6 +26,10 @@ per read, never two at once (no pool deadlock under load). Entries read under a 
 has moved meanwhile are never stored under the newer one. A
 process that dies between commit and INCR leaves other processes stale until `TTL_SECONDS`.
 
+In one process (no Redis) whole pages and post counters are kept as well, against change marks
+rather than the version: what they depend on (a viewer's timeline, a pulled source's posts, a
+post's counters) changes too often to drop everything for (`VersionClock`, `home_views`).
+
 The version is one counter for the whole feed (all systems): any watched write drops every
 process's cache. That is exact and simple; its cost is a lower hit rate under heavy graph
 writes (a per-user version would keep more, at the price of knowing whom each write touches).
