@@ -494,3 +494,22 @@ async def test_cached_reads_equal_uncached_reads_through_random_writes(platform:
             await compare()
         except AssertionError as error:
             raise AssertionError(f"after write step {step}") from error
+
+
+def test_change_marks_refuse_what_was_read_before_a_change_or_before_they_were_forgotten(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    clock = readcache.VersionClock(None)
+    first, second = ("t", SYSTEM, 1), ("t", SYSTEM, 2)
+    start = clock.tick
+    clock.touch([first])
+    assert not clock.unchanged_since(start, [first])  # changed after the read began
+    assert clock.unchanged_since(start, [second])
+    assert clock.unchanged_since(clock.tick, [first])  # read after the change: it saw it
+    monkeypatch.setattr(readcache, "MAX_MARKS", 2)
+    before = clock.tick
+    clock.touch([second])
+    clock.touch([("t", SYSTEM, 3)])  # the marks are full: forgotten, with what they guarded
+    assert len(clock.marks) <= 2
+    assert not clock.unchanged_since(before, [first])
+    assert clock.unchanged_since(clock.tick, [first, second])

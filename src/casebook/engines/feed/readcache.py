@@ -82,8 +82,9 @@ MAX_VIEWERS = 50_000
 MAX_AUTHORS = 200_000
 MAX_PAGES = 50_000
 MAX_COUNTS = 200_000
-MAX_MARKS = 1_000_000
-"""Change marks kept before they are all dropped at once (every older cache entry with them)."""
+MAX_MARKS = 200_000
+"""Change marks kept before they are all dropped at once (every older cache entry with them);
+they are also dropped with the caches (a version move, the TTL)."""
 
 WATCHED_MODELS: tuple[type[Base], ...] = (
     FeedFollow,
@@ -154,13 +155,18 @@ class VersionClock:
 
     def touch(self, keys: Iterable[Hashable]) -> None:
         """Mark `keys` changed now (call after the change committed). O(len(keys))."""
+        if len(self.marks) >= MAX_MARKS:
+            self.forget()
         self.tick += 1
-        if len(self.marks) >= MAX_MARKS:  # forget them all, and everything read before now
-            self.marks.clear()
-            self.floor = self.tick
         tick = self.tick
         for key in keys:
             self.marks[key] = tick
+
+    def forget(self) -> None:
+        """Drop every mark; entries read before now are refused from now on. O(marks)."""
+        self.tick += 1
+        self.marks.clear()
+        self.floor = self.tick
 
     def unchanged_since(self, start: int, keys: Iterable[Hashable]) -> bool:
         """Whether none of `keys` changed after `tick` was `start`. O(len(keys))."""
@@ -267,7 +273,7 @@ def _on_commit(session: Session) -> None:
     for system, kind, target_id in session.info.pop(counters.CHANGED, ()):
         if kind == "post":
             touched.add(counts_key(system, target_id))
-    if touched and (marks := _clock_of(session)) is not None:
+    if touched and (marks := _clock_of(session)) is not None and marks.marks_changes:
         marks.touch(touched)
 
 
@@ -361,6 +367,8 @@ class ReadCache:
             self.viewers_.clear()
             self.pages_.clear()
             self.counts_.clear()
+            if self.clock.marks_changes:
+                self.clock.forget()  # nothing cached depends on them any more
             self.generation, self.born = now, time.monotonic()
         return now
 
